@@ -1,0 +1,22 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'customers') }}
+
+),
+
+renamed as (
+
+    select
+        customer_id,
+        full_name as customer_name,
+        lower(email) as email,
+        upper(country_code) as country_code,
+        signed_up_on
+
+    from source
+
+)
+
+select * from renamed

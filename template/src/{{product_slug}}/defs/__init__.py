@@ -1,0 +1,1 @@
+"""The product's definitions: one folder per technology, loaded by `dg`."""

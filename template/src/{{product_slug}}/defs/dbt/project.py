@@ -1,0 +1,38 @@
+"""The product's dbt project and the manifest Dagster builds its assets from."""
+
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from ...product import DBT_PROJECT_DIR
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+
+# What `dbt parse` reads: when any of it is newer than the manifest, the manifest is stale.
+_SOURCE_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
+_SOURCE_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests", "analyses")
+
+
+def _newest_source_mtime(project_dir: Path) -> float:
+    newest = 0.0
+    for name in _SOURCE_FILES:
+        path = project_dir / name
+        if path.exists():
+            newest = max(newest, path.stat().st_mtime)
+    for folder in _SOURCE_FOLDERS:
+        for path in (project_dir / folder).rglob("*"):
+            newest = max(newest, path.stat().st_mtime)
+    return newest
+
+
+def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+    """Return the path of an up-to-date manifest, running `dbt parse` only when needed.
+
+    A fresh clone has no manifest and an edited model makes it stale; either way the
+    manifest is rebuilt here, so `dg dev`, `dg launch` and the tests need no manual
+    `dbt parse` first. An unchanged project costs only a scan of file times.
+    """
+    manifest = project.manifest_path
+    if not manifest.exists() or _newest_source_mtime(project.project_dir) > manifest.stat().st_mtime:
+        project.preparer.prepare(project)
+    return manifest

@@ -1,0 +1,1 @@
+"""Python analytics on top of the marts."""

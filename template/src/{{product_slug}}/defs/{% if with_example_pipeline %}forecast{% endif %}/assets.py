@@ -1,0 +1,73 @@
+"""A revenue forecast computed in Python from the orders mart."""
+
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from ...product import DOMAIN, OWNERS
+
+ANALYTICS_SCHEMA = "analytics"
+#: Orders that count as revenue: a placed order is not yet billed, a returned one is refunded.
+REVENUE_STATUSES = ("shipped", "completed")
+TRAILING_DAYS = 28
+HORIZON_DAYS = 7
+
+
+def forecast_daily_revenue(daily_revenue: dict[date, Decimal], last_day: date) -> Decimal:
+    """Mean revenue per day over the `TRAILING_DAYS` ending on `last_day`.
+
+    Days without any order count as zero revenue, so a quiet week lowers the forecast.
+    """
+    window = (last_day - timedelta(days=offset) for offset in range(TRAILING_DAYS))
+    total = sum((daily_revenue.get(day, Decimal(0)) for day in window), Decimal(0))
+    return (total / TRAILING_DAYS).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@dg.asset(
+    key=[DOMAIN, "revenue_forecast"],
+    deps=[dg.AssetKey([DOMAIN, "fct_orders"])],
+    description=(
+        f"Revenue forecast for the {HORIZON_DAYS} days after the last order: the mean daily"
+        f" revenue of the trailing {TRAILING_DAYS} days (shipped and completed orders)."
+    ),
+    owners=OWNERS,
+    group_name="analytics",
+    kinds={"python", "duckdb"},
+)
+def revenue_forecast(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    """Forecast daily revenue and store one row per forecast day."""
+    with duckdb.get_connection() as conn:
+        rows = conn.execute(
+            "select order_date, sum(amount) from marts.fct_orders"
+            f" where status in ({', '.join('?' for _ in REVENUE_STATUSES)})"
+            " group by order_date",
+            list(REVENUE_STATUSES),
+        ).fetchall()
+        if not rows:
+            raise dg.Failure("marts.fct_orders holds no shipped or completed order to forecast from")
+        daily_revenue = {day: Decimal(amount) for day, amount in rows}
+        last_day = max(daily_revenue)
+        forecast = forecast_daily_revenue(daily_revenue, last_day)
+        forecast_rows = [
+            (last_day + timedelta(days=ahead), forecast) for ahead in range(1, HORIZON_DAYS + 1)
+        ]
+        conn.execute(f"create schema if not exists {ANALYTICS_SCHEMA}")
+        conn.execute("begin transaction")
+        conn.execute(
+            f"create or replace table {ANALYTICS_SCHEMA}.revenue_forecast"
+            " (forecast_date date, forecast_revenue decimal(14, 2))"
+        )
+        conn.executemany(
+            f"insert into {ANALYTICS_SCHEMA}.revenue_forecast values (?, ?)", forecast_rows
+        )
+        conn.execute("commit")
+    context.log.info(f"Forecast {forecast} per day from {last_day + timedelta(days=1)}")
+    return dg.MaterializeResult(
+        metadata={
+            "forecast_daily_revenue": dg.MetadataValue.float(float(forecast)),
+            "last_order_date": dg.MetadataValue.text(last_day.isoformat()),
+            "dagster/row_count": len(forecast_rows),
+        }
+    )

@@ -1,0 +1,1 @@
+"""Landing raw data in the warehouse's raw schema."""
