@@ -1,0 +1,61 @@
+"""Shared helpers of the template's test suite.
+
+Rendering is cheap and done per test with pytest-copie's `copie`. Installing and running a
+product is not: each product variant is rendered and installed once per session.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def product_env() -> dict[str, str]:
+    """The environment a product's commands run in: none of the template's own venv."""
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    env.pop("DUCKDB_PATH", None)
+    # dg asks before sending telemetry on first use; tests must never wait on a prompt.
+    env["DAGSTER_DISABLE_TELEMETRY"] = "1"
+    return env
+
+
+def run(command: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a command in `cwd`; on failure, fail the test with the command's output."""
+    completed = subprocess.run(
+        command,
+        cwd=cwd,
+        env=product_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if completed.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(command)}` exited with {completed.returncode} in {cwd}\n"
+            f"--- stdout ---\n{completed.stdout[-6000:]}\n--- stderr ---\n{completed.stderr[-6000:]}"
+        )
+    return completed
+
+
+def uv(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the uv that runs this suite (`uv run` names itself in $UV)."""
+    executable = os.environ.get("UV") or shutil.which("uv")
+    if not executable:
+        pytest.fail("uv not found: run the suite with `python3 tasks.py test`")
+    return run([executable, *args], cwd=cwd, timeout=timeout)
+
+
+def git_init(path: Path) -> None:
+    """Make `path` a git repository with one commit, as a team's new product would be."""
+    for command in (
+        ["git", "init", "--quiet", "--initial-branch=main"],
+        ["git", "add", "--all"],
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com",
+         "commit", "--quiet", "--message", "Render the product"],
+    ):
+        run(command, cwd=path)

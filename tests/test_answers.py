@@ -1,0 +1,74 @@
+"""Bad answers are rejected with a message that names the rule; good ones pass."""
+
+from pathlib import Path
+
+import copier
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+INVALID = [
+    ("product_name", "", "must not be empty"),
+    ("product_name", "   ", "must not be empty"),
+    ("product_name", "x" * 81, "at most 80 characters"),
+    ("product_slug", "Sales", "lowercase identifier"),
+    ("product_slug", "sales-orders", "lowercase identifier"),
+    ("product_slug", "sales orders", "lowercase identifier"),
+    ("product_slug", "2sales", "starting with a letter"),
+    ("product_slug", "_sales", "starting with a letter"),
+    ("product_slug", "class", "Python keyword"),
+    ("product_slug", "import", "Python keyword"),
+    ("product_slug", "dagster", "name of a package the product imports"),
+    ("product_slug", "s" * 41, "at most 40 characters"),
+    ("domain", "Sales", "lowercase identifier"),
+    ("domain", "sales-ops", "lowercase identifier"),
+    ("domain", "9sales", "starting with a letter"),
+    ("domain", "for", "Python keyword"),
+    ("domain", "d" * 41, "at most 40 characters"),
+    ("description", "", "must not be empty"),
+    ("description", "two\nlines", "single line"),
+    ("description", "d" * 301, "at most 300 characters"),
+    ("owner_team", "Sales Data", "team slug"),
+    ("owner_team", "-sales", "team slug"),
+    ("owner_team", "t" * 61, "at most 60 characters"),
+    ("owner_email", "sales", "email address"),
+    ("owner_email", "sales@", "email address"),
+    ("owner_email", "sales@example", "email address"),
+    ("owner_email", "sales team@example.com", "email address"),
+    ("python_version", "3.9", "3.9"),
+]
+
+VALID = [
+    ("product_slug", "s" * 40),
+    ("product_slug", "orders_v2"),
+    ("domain", "customer_360"),
+    ("owner_team", "growth_analytics-eu"),
+    ("owner_email", "first.last+data@corp.example.co.uk"),
+]
+
+
+def render(tmp_path: Path, **answers) -> None:
+    copier.run_copy(
+        str(ROOT),
+        str(tmp_path / "product"),
+        data=answers,
+        defaults=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+
+
+@pytest.mark.parametrize(("question", "value", "message"), INVALID)
+def test_invalid_answer_is_rejected(tmp_path: Path, question: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError) as error:
+        render(tmp_path, **{question: value})
+    assert question in str(error.value)
+    assert message in str(error.value)
+    # Nothing half-rendered is left behind for a rejected answer.
+    assert not (tmp_path / "product" / "pyproject.toml").exists()
+
+
+@pytest.mark.parametrize(("question", "value"), VALID)
+def test_valid_answer_is_accepted(tmp_path: Path, question: str, value: str) -> None:
+    render(tmp_path, **{question: value})
+    assert (tmp_path / "product" / "pyproject.toml").exists()

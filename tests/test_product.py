@@ -1,0 +1,145 @@
+"""Rendered products are installed and run: their own tests, `dg` and a full materialization.
+
+The default product is produced by the README's first command (`python3 tasks.py demo`),
+so this module also proves the quick start works.
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+import duckdb
+import pytest
+
+from conftest import ROOT, git_init, run, uv
+
+pytestmark = pytest.mark.product
+
+CUSTOM_ANSWERS = {
+    "product_name": "Web Events",
+    "product_slug": "web_events",
+    "domain": "marketing",
+    "description": "Orders seen from marketing.",
+    "owner_team": "growth-analytics",
+    "owner_email": "growth@corp.example.org",
+}
+
+
+@pytest.fixture(scope="session")
+def demo_product(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The README's quick start: render with defaults, install, materialize everything."""
+    dest = tmp_path_factory.mktemp("quickstart") / "demo-product"
+    completed = run([sys.executable, str(ROOT / "tasks.py"), "demo", str(dest)], cwd=ROOT)
+    return dest, completed.stdout
+
+
+@pytest.fixture(scope="session")
+def custom_product(copie_session) -> Path:
+    """A product whose every free-text answer differs from the defaults, installed."""
+    result = copie_session.copy(extra_answers=CUSTOM_ANSWERS)
+    assert result.exit_code == 0, result.exception
+    git_init(result.project_dir)
+    uv("sync", cwd=result.project_dir)
+    return result.project_dir
+
+
+@pytest.fixture(scope="session")
+def skeleton_product(copie_session) -> Path:
+    """A product rendered without the example pipeline, installed."""
+    result = copie_session.copy(extra_answers={"with_example_pipeline": False})
+    assert result.exit_code == 0, result.exception
+    git_init(result.project_dir)
+    uv("sync", cwd=result.project_dir)
+    return result.project_dir
+
+
+def test_quickstart_materializes_every_layer(demo_product) -> None:
+    dest, output = demo_product
+    warehouse = dest / "data" / "warehouse.duckdb"
+    assert f"Results are in the DuckDB file {warehouse}" in output
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        counts = {
+            f"{schema}.{name}": conn.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            for schema, name in conn.execute(
+                "select table_schema, table_name from information_schema.tables"
+            ).fetchall()
+        }
+    for relation in ["raw.customers", "raw.products", "raw.orders",
+                     "staging.stg_customers", "staging.stg_products", "staging.stg_orders",
+                     "marts.fct_orders", "marts.dim_customers", "analytics.revenue_forecast"]:
+        assert counts.get(relation, 0) > 0, f"{relation} missing or empty: {counts}"
+        assert f"{relation}: {counts[relation]} rows" in output
+    # Re-sent orders are in raw but counted once in the mart.
+    assert counts["raw.orders"] > counts["marts.fct_orders"] == counts["staging.stg_orders"]
+
+
+def product_tests(project: Path) -> dict[str, str]:
+    """Run a product's own test suite; return each test's outcome by its name."""
+    report = project / "product-tests.xml"
+    uv("run", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}", cwd=project)
+    outcomes = {}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        failed = case.find("failure") is not None or case.find("error") is not None
+        skipped = case.find("skipped") is not None
+        outcomes[f"{case.get('classname')}.{case.get('name')}"] = (
+            "failed" if failed else "skipped" if skipped else "passed"
+        )
+    report.unlink()
+    return outcomes
+
+
+def test_default_product_tests_pass(demo_product) -> None:
+    dest, _ = demo_product
+    outcomes = product_tests(dest)
+    assert set(outcomes.values()) == {"passed"}, outcomes
+    ran = " ".join(outcomes)
+    for name in ["test_asset_graph_matches_snapshot", "test_every_dbt_test_passes",
+                 "test_forecast_has_the_known_value", "test_extract_has_realistic_quirks"]:
+        assert name in ran, f"{name} did not run: {sorted(outcomes)}"
+
+
+def test_default_product_passes_dg_check(demo_product) -> None:
+    dest, _ = demo_product
+    completed = uv("run", "dg", "check", "defs", cwd=dest)
+    assert "All definitions loaded successfully" in completed.stdout + completed.stderr
+
+
+def test_default_product_launches_with_dg(demo_product) -> None:
+    """`dg launch --assets '*'` again on the existing warehouse: reruns are idempotent."""
+    dest, _ = demo_product
+    uv("run", "dg", "launch", "--assets", "*", cwd=dest)
+    with duckdb.connect(str(dest / "data" / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
+
+
+def test_fresh_clone_needs_no_manual_dbt_parse(demo_product) -> None:
+    """Without dbt/target (as in a fresh clone) the manifest is rebuilt on load."""
+    dest, _ = demo_product
+    target = dest / "dbt" / "target"
+    shutil.rmtree(target)
+    completed = uv("run", "dg", "list", "defs", "--json", cwd=dest)
+    assert "sales/fct_orders" in completed.stdout
+    assert (target / "manifest.json").exists()
+
+
+def test_skeleton_product_loads_and_passes(skeleton_product: Path) -> None:
+    outcomes = product_tests(skeleton_product)
+    assert outcomes and set(outcomes.values()) == {"passed"}, outcomes
+    assert not any("test_pipeline" in name for name in outcomes)
+    check = uv("run", "dg", "check", "defs", cwd=skeleton_product)
+    assert "All definitions loaded successfully" in check.stdout + check.stderr
+
+
+def test_custom_answers_product_passes(custom_product: Path) -> None:
+    """Another domain, slug and owner: keys, owners and the snapshot follow the answers."""
+    outcomes = product_tests(custom_product)
+    assert set(outcomes.values()) == {"passed"}, outcomes
+    listing = json.loads(uv("run", "dg", "list", "defs", "--json", cwd=custom_product).stdout)
+    keys = {asset["asset_key"] for asset in listing["assets"]}
+    assert "marketing/fct_orders" in keys
+    assert all(key.startswith("marketing/") for key in keys), keys
+    for asset in listing["assets"]:
+        assert {"team": "growth-analytics"} in asset["owners"], asset
+        assert {"email": "growth@corp.example.org"} in asset["owners"], asset

@@ -1,0 +1,131 @@
+"""Rendering: every question and choice renders a clean product."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+COPIER_YML = Path(__file__).resolve().parents[1] / "copier.yml"
+QUESTIONS = {
+    name: spec for name, spec in yaml.safe_load(COPIER_YML.read_text()).items()
+    if not name.startswith("_")
+}
+
+def rendered_files(project: Path) -> list[Path]:
+    return [path for path in project.rglob("*") if path.is_file() and ".git" not in path.parts]
+
+
+def assert_clean(project: Path) -> None:
+    """No template suffix, no unrendered Copier expression, dbt's own Jinja intact."""
+    files = rendered_files(project)
+    assert not [p for p in files if p.name.endswith(".jinja")], "a .jinja file was copied"
+    for path in files:
+        text = path.read_text()
+        for question in QUESTIONS:
+            assert not re.search(r"\{\{\s*" + question + r"\b", text), (
+                f"{path.relative_to(project)} still holds the Copier variable {question}"
+            )
+        assert "_copier_conf" not in text, f"{path.relative_to(project)} holds _copier_conf"
+    for path in files:
+        if path.suffix == ".sql" and "models" in path.parts:
+            text = path.read_text()
+            assert "{{ ref(" in text or "{{ source(" in text, f"{path} lost its dbt Jinja"
+
+
+def test_defaults_render(copie) -> None:
+    result = copie.copy()
+    assert result.exit_code == 0, result.exception
+    project = result.project_dir
+    assert_clean(project)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["product_slug"] == "sales_orders"
+    assert answers["domain"] == "sales"
+    assert "_commit" in answers and "_src_path" in answers
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["tool"]["dg"]["project"]["root_module"] == "sales_orders"
+    assert (project / "src/sales_orders/definitions.py").exists()
+    assert (project / "dbt/models/marts/fct_orders.sql").exists()
+    profiles = (project / "dbt/profiles.yml").read_text()
+    assert "{{ env_var('DUCKDB_PATH', '../data/warehouse.duckdb') }}" in profiles
+    assert not (project / "uv.lock").exists()
+
+
+def test_slug_is_derived_from_the_name(copie) -> None:
+    result = copie.copy(extra_answers={"product_name": "Web Events 2.0 (EU)"})
+    assert result.exit_code == 0, result.exception
+    assert result.answers["product_slug"] == "web_events_2_0_eu"
+    assert (result.project_dir / "src/web_events_2_0_eu/product.py").exists()
+
+
+def test_answers_reach_the_product(copie) -> None:
+    answers = {
+        "product_name": 'Marketing "Web" Events',
+        "product_slug": "web_events",
+        "domain": "marketing",
+        "description": 'Clicks and sessions, with "quotes" and a \\ backslash.',
+        "owner_team": "growth-analytics",
+        "owner_email": "growth@corp.example.org",
+    }
+    result = copie.copy(extra_answers=answers)
+    assert result.exit_code == 0, result.exception
+    project = result.project_dir
+    assert_clean(project)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == "web_events"
+    assert pyproject["project"]["description"] == answers["description"]
+    product = (project / "src/web_events/product.py").read_text()
+    assert 'DOMAIN = "marketing"' in product
+    assert '"team:growth-analytics", "growth@corp.example.org"' in product
+    dbt_project = yaml.safe_load((project / "dbt/dbt_project.yml").read_text())
+    assert dbt_project["name"] == dbt_project["profile"] == "web_events"
+    assert "web_events" in yaml.safe_load((project / "dbt/profiles.yml").read_text())
+    snapshot = (project / "tests/definitions_snapshot.txt").read_text()
+    assert "asset marketing/fct_orders" in snapshot and "sales/" not in snapshot
+    readme = (project / "README.md").read_text()
+    assert answers["product_name"] in readme and "growth@corp.example.org" in readme
+
+
+@pytest.mark.parametrize("python_version", QUESTIONS["python_version"]["choices"])
+def test_each_python_version_renders(copie, python_version: str) -> None:
+    result = copie.copy(extra_answers={"python_version": python_version})
+    assert result.exit_code == 0, result.exception
+    project = result.project_dir
+    assert_clean(project)
+    assert (project / ".python-version").read_text().strip() == python_version
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={python_version}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + python_version.replace(".", "")
+
+
+@pytest.mark.parametrize("with_example_pipeline", [True, False])
+def test_example_pipeline_switch(copie, with_example_pipeline: bool) -> None:
+    result = copie.copy(extra_answers={"with_example_pipeline": with_example_pipeline})
+    assert result.exit_code == 0, result.exception
+    project = result.project_dir
+    assert_clean(project)
+    example_files = [
+        "src/sales_orders/defs/ingest/assets.py",
+        "src/sales_orders/defs/forecast/assets.py",
+        "dbt/models/staging/stg_orders.sql",
+        "dbt/models/marts/fct_orders.yml",
+        "tests/test_pipeline.py",
+    ]
+    for name in example_files:
+        assert (project / name).exists() == with_example_pipeline, name
+    # The skeleton keeps what every product needs.
+    for name in ["src/sales_orders/defs/dbt/assets.py", "src/sales_orders/defs/resources.py",
+                 "dbt/dbt_project.yml", "tests/test_definitions.py"]:
+        assert (project / name).exists(), name
+    readme = (project / "README.md").read_text()
+    assert ("Adding the first asset and model" in readme) != with_example_pipeline
+    snapshot = (project / "tests/definitions_snapshot.txt").read_text()
+    assert bool(snapshot.strip()) == with_example_pipeline
+
+
+def test_every_question_is_exercised() -> None:
+    """Each question of copier.yml is named by a test in this file."""
+    source = Path(__file__).read_text() + Path(__file__).with_name("test_answers.py").read_text()
+    missing = [name for name in QUESTIONS if f'"{name}"' not in source]
+    assert missing == []
