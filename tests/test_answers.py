@@ -36,6 +36,9 @@ INVALID = [
     ("owner_email", "sales@example", "email address"),
     ("owner_email", "sales team@example.com", "email address"),
     ("python_version", "3.9", "3.9"),
+    ("freshness_sla_hours", 0, "at least 1"),
+    ("freshness_sla_hours", -3, "at least 1"),
+    ("freshness_sla_hours", 9000, "at most 8760"),
 ]
 
 VALID = [
@@ -44,6 +47,8 @@ VALID = [
     ("domain", "customer_360"),
     ("owner_team", "growth_analytics-eu"),
     ("owner_email", "first.last+data@corp.example.co.uk"),
+    ("freshness_sla_hours", 1),
+    ("freshness_sla_hours", 8760),
 ]
 
 
@@ -72,3 +77,8 @@ def test_invalid_answer_is_rejected(tmp_path: Path, question: str, value: str, m
 def test_valid_answer_is_accepted(tmp_path: Path, question: str, value: str) -> None:
     render(tmp_path, **{question: value})
     assert (tmp_path / "product" / "pyproject.toml").exists()
+
+
+def test_non_numeric_freshness_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        render(tmp_path, freshness_sla_hours="daily")

@@ -1,9 +1,13 @@
 """Rendering: every question and choice renders a clean product."""
 
+import json
 import re
 import tomllib
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
+import open_data_contract_standard
 import pytest
 import yaml
 
@@ -15,6 +19,11 @@ QUESTIONS = {
 
 def rendered_files(project: Path) -> list[Path]:
     return [path for path in project.rglob("*") if path.is_file() and ".git" not in path.parts]
+
+
+ODCS_SCHEMA = json.loads(
+    resources.files(open_data_contract_standard).joinpath("schema.json").read_text()
+)
 
 
 def assert_clean(project: Path) -> None:
@@ -32,6 +41,9 @@ def assert_clean(project: Path) -> None:
         if path.suffix == ".sql" and "models" in path.parts:
             text = path.read_text()
             assert "{{ ref(" in text or "{{ source(" in text, f"{path} lost its dbt Jinja"
+    # Whatever the answers, the contract is valid ODCS v3.
+    contract = yaml.safe_load((project / "datacontract.yaml").read_text())
+    jsonschema.validate(contract, ODCS_SCHEMA)
 
 
 def test_defaults_render(copie) -> None:
@@ -47,6 +59,11 @@ def test_defaults_render(copie) -> None:
     assert pyproject["tool"]["dg"]["project"]["root_module"] == "sales_orders"
     assert (project / "src/sales_orders/definitions.py").exists()
     assert (project / "dbt/models/marts/fct_orders.sql").exists()
+    contract = yaml.safe_load((project / "datacontract.yaml").read_text())
+    assert contract["apiVersion"].startswith("v3.") and contract["kind"] == "DataContract"
+    assert contract["domain"] == "sales" and contract["id"] == "sales.sales_orders"
+    assert [port["name"] for port in contract["schema"]] == ["orders", "customers"]
+    assert (project / "catalog.yaml").exists()
     profiles = (project / "dbt/profiles.yml").read_text()
     assert "{{ env_var('DUCKDB_PATH', '../data/warehouse.duckdb') }}" in profiles
     assert not (project / "uv.lock").exists()
@@ -85,6 +102,21 @@ def test_answers_reach_the_product(copie) -> None:
     assert "asset marketing/fct_orders" in snapshot and "sales/" not in snapshot
     readme = (project / "README.md").read_text()
     assert answers["product_name"] in readme and "growth@corp.example.org" in readme
+    contract = yaml.safe_load((project / "datacontract.yaml").read_text())
+    assert contract["name"] == answers["product_name"]
+    assert contract["description"]["purpose"] == answers["description"]
+    assert contract["team"]["name"] == "growth-analytics"
+    assert contract["team"]["members"][0]["username"] == "growth@corp.example.org"
+    assert contract["id"] == "marketing.web_events"
+
+
+@pytest.mark.parametrize("freshness_sla_hours", [1, 24, 168])
+def test_freshness_sla_reaches_the_contract(copie, freshness_sla_hours: int) -> None:
+    result = copie.copy(extra_answers={"freshness_sla_hours": freshness_sla_hours})
+    assert result.exit_code == 0, result.exception
+    contract = yaml.safe_load((result.project_dir / "datacontract.yaml").read_text())
+    (sla,) = [p for p in contract["slaProperties"] if p["property"] == "freshness"]
+    assert (sla["value"], sla["unit"]) == (freshness_sla_hours, "h")
 
 
 @pytest.mark.parametrize("python_version", QUESTIONS["python_version"]["choices"])
@@ -122,6 +154,10 @@ def test_example_pipeline_switch(copie, with_example_pipeline: bool) -> None:
     assert ("Adding the first asset and model" in readme) != with_example_pipeline
     snapshot = (project / "tests/definitions_snapshot.txt").read_text()
     assert bool(snapshot.strip()) == with_example_pipeline
+    contract = yaml.safe_load((project / "datacontract.yaml").read_text())
+    assert bool(contract["schema"]) == with_example_pipeline
+    catalog = yaml.safe_load((project / "catalog.yaml").read_text())
+    assert bool(catalog["entries"]) == with_example_pipeline
 
 
 def test_every_question_is_exercised() -> None:

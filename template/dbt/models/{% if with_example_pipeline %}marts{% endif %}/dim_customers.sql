@@ -8,7 +8,7 @@ customers as (
 
 orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_priced') }}
 
 ),
 

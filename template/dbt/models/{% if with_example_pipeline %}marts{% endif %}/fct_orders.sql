@@ -2,33 +2,26 @@ with
 
 orders as (
 
-    select * from {{ ref('stg_orders') }}
+    select * from {{ ref('int_orders_priced') }}
 
 ),
 
-products as (
-
-    select * from {{ ref('stg_products') }}
-
-),
-
-priced as (
+final as (
 
     select
-        orders.order_id,
-        orders.customer_id,
-        orders.product_id,
-        orders.order_date,
-        orders.status,
-        orders.quantity,
-        products.unit_price,
-        cast(orders.quantity * products.unit_price as decimal(12, 2)) as amount,
-        orders.coupon_code,
-        orders.arrived_late
+        order_id,
+        customer_id,
+        product_id,
+        order_date,
+        status,
+        quantity,
+        unit_price,
+        amount,
+        coupon_code,
+        arrived_late
 
     from orders
-    inner join products on orders.product_id = products.product_id
 
 )
 
-select * from priced
+select * from final

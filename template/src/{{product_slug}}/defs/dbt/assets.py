@@ -1,12 +1,11 @@
 """Every dbt model, seed and snapshot as an asset; dbt tests as asset checks."""
 
-import json
-
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from ...contract import product_contract
 from ...product import DOMAIN
-from .project import dbt_project, ensure_manifest
+from .project import dbt_project, load_manifest
 from .translator import ProductTranslator
 
 _MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
@@ -15,7 +14,7 @@ _MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
 @dg.definitions
 def dbt_definitions() -> dg.Definitions:
     """Build the dbt assets from the manifest, or nothing while the project has no model."""
-    manifest = json.loads(ensure_manifest(dbt_project).read_text())
+    manifest = load_manifest()
     if not any(node["resource_type"] in _MATERIALIZED_TYPES for node in manifest["nodes"].values()):
         return dg.Definitions()
 
@@ -23,8 +22,9 @@ def dbt_definitions() -> dg.Definitions:
         manifest=manifest,
         project=dbt_project,
         dagster_dbt_translator=ProductTranslator(
+            product_contract(),
             # Tests on the raw sources become checks on the ingestion asset that lands them.
-            DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)
+            settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True),
         ),
         name=f"{DOMAIN}_dbt_models",
     )

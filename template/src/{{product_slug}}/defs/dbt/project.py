@@ -1,6 +1,9 @@
 """The product's dbt project and the manifest Dagster builds its assets from."""
 
+import functools
+import json
 from pathlib import Path
+from typing import Any
 
 from dagster_dbt import DbtProject
 
@@ -36,3 +39,17 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     if not manifest.exists() or _newest_source_mtime(project.project_dir) > manifest.stat().st_mtime:
         project.preparer.prepare(project)
     return manifest
+
+
+@functools.cache
+def load_manifest() -> dict[str, Any]:
+    """The parsed manifest, prepared if needed; read once per process."""
+    return json.loads(ensure_manifest(dbt_project).read_text())
+
+
+def model_relation(manifest: dict[str, Any], model: str) -> tuple[str, str]:
+    """(schema, table) of a dbt model as the active target builds it."""
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["name"] == model:
+            return node["schema"], node.get("alias") or node["name"]
+    raise KeyError(f"no dbt model named {model!r} in {dbt_project.manifest_path}")

@@ -1,11 +1,13 @@
 """How dbt nodes become Dagster assets: keys, groups, owners and descriptions."""
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
 
+from ...contract import Contract
 from ...product import DOMAIN, OWNERS
 
 
@@ -16,7 +18,35 @@ class ProductTranslator(DagsterDbtTranslator):
     schema, so they stay the same when the product moves to another warehouse.
     A source table `raw.orders` becomes `<domain>/raw/orders`, the key the ingestion
     asset materializes; a model `fct_orders` becomes `<domain>/fct_orders`.
+
+    Models refresh declaratively, as soon as what they read has changed; the models behind
+    the contract's output ports carry the contract's freshness SLA as their policy.
     """
+
+    def __init__(self, contract: Contract, settings: DagsterDbtTranslatorSettings | None = None):
+        super().__init__(settings)
+        self._port_models = {port.model for port in contract.ports}
+        self._freshness = dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=contract.freshness_hours)
+        )
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        """The default spec, plus the freshness policy on output-port models."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] == "model" and props["name"] in self._port_models:
+            spec = spec.replace_attributes(freshness_policy=self._freshness)
+        return spec
+
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
+        """Rebuild a model once its upstream data has changed, never on a clock."""
+        if dbt_resource_props["resource_type"] == "source":
+            return None
+        return dg.AutomationCondition.eager()
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         """Return `<domain>/<source>/<table>` for sources and `<domain>/<name>` otherwise."""

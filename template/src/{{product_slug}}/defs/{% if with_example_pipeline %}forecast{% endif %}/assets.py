@@ -35,6 +35,7 @@ def forecast_daily_revenue(daily_revenue: dict[date, Decimal], last_day: date) -
     owners=OWNERS,
     group_name="analytics",
     kinds={"python", "duckdb"},
+    automation_condition=dg.AutomationCondition.eager(),
 )
 def revenue_forecast(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     """Forecast daily revenue and store one row per forecast day."""

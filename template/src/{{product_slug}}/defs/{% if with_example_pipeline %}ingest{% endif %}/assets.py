@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from ...contract import product_contract
 from ...product import DOMAIN, OWNERS
 from . import source_data
 
@@ -28,6 +29,17 @@ RAW_TABLES = {
 }
 
 
+def refresh_cron(freshness_hours: float) -> str:
+    """A cron that refreshes at least twice per freshness window, on a whole-hour divisor of a day.
+
+    Two refreshes per window leave room for one failed or late run without breaking the SLA.
+    """
+    if freshness_hours >= 48:
+        return "0 0 * * *"
+    every = max([h for h in (1, 2, 3, 4, 6, 8, 12) if h <= freshness_hours / 2], default=1)
+    return "0 * * * *" if every == 1 else f"0 */{every} * * *"
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -36,6 +48,9 @@ RAW_TABLES = {
             owners=OWNERS,
             group_name="ingestion",
             kinds={"python", "duckdb"},
+            automation_condition=dg.AutomationCondition.on_cron(
+                refresh_cron(product_contract().freshness_hours)
+            ),
         )
         for table, (_, description) in RAW_TABLES.items()
     ],

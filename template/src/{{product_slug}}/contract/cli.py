@@ -1,0 +1,82 @@
+"""`uv run contract ...`: check the contract, regenerate the catalog, compare two versions.
+
+    contract check             the contract is valid, the dbt models agree, catalog.yaml is current
+    contract catalog           regenerate catalog.yaml from the contract
+    contract diff OLD NEW      list changes between two contract files; exit 1 on a breaking
+                               change that the major version does not announce
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from .catalog import catalog_is_current, catalog_path, render_catalog
+from .compatibility import compare
+from .dbt import dbt_disagreements
+from .model import CONTRACT_FILE, ContractError, load_contract
+
+
+def _check(path: Path) -> int:
+    contract = load_contract(path)
+    failures = dbt_disagreements(contract)
+    for report in failures:
+        print(f"The dbt model disagrees with the contract:\n{report}\n", file=sys.stderr)
+    if not catalog_is_current(contract):
+        failures.append("catalog")
+        print(f"{catalog_path(contract)} is out of date: run `uv run contract catalog`", file=sys.stderr)
+    if failures:
+        return 1
+    ports = ", ".join(port.name for port in contract.ports) or "no port yet"
+    print(f"{contract.path.name} {contract.version} is valid; dbt and the catalog agree ({ports}).")
+    return 0
+
+
+def _catalog(path: Path) -> int:
+    contract = load_contract(path)
+    catalog_path(contract).write_text(render_catalog(contract))
+    print(f"Wrote {catalog_path(contract)} ({len(contract.ports)} ports)")
+    return 0
+
+
+def _diff(old_path: Path, new_path: Path) -> int:
+    old, new = load_contract(old_path), load_contract(new_path)
+    changes = compare(old, new)
+    for change in changes:
+        print(f"{'BREAKING' if change.breaking else 'compatible'}: {change.message}")
+    breaking = [change for change in changes if change.breaking]
+    if not changes:
+        print("No change to the ports or the SLA.")
+    if breaking and new.major <= old.major:
+        print(
+            f"{len(breaking)} breaking change(s) without a new major version "
+            f"({old.version} -> {new.version}): bump the major version, or keep the promise.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `contract` command."""
+    parser = argparse.ArgumentParser(prog="contract", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("check", "catalog"):
+        sub = commands.add_parser(name)
+        sub.add_argument("--contract", type=Path, default=CONTRACT_FILE)
+    diff = commands.add_parser("diff")
+    diff.add_argument("old", type=Path)
+    diff.add_argument("new", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args.contract)
+        if args.command == "catalog":
+            return _catalog(args.contract)
+        return _diff(args.old, args.new)
+    except ContractError as error:
+        print(error, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Per output port of the contract: its blocking checks and the asset that publishes it.
+
+The checks run after the port's dbt model is built and are blocking: when one fails,
+nothing downstream of the port runs, so the port is not published and the previously
+published file stays as it was.
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from ...contract import ContractError, Port, product_contract
+from ...contract.dbt import dbt_disagreements
+from ...contract.checks import SCHEMA_CHECK, PortCheck, port_checks, schema_differences
+from ...product import DOMAIN, OWNERS
+from ..dbt.project import load_manifest, model_relation
+
+PUBLISHED = "published"
+
+
+def port_key(port: Port) -> dg.AssetKey:
+    """The key of the dbt model behind the port (as the dbt translator names it)."""
+    return dg.AssetKey([DOMAIN, port.model])
+
+
+def published_key(port: Port) -> dg.AssetKey:
+    """The key of the published port: the stable name consumers depend on."""
+    return dg.AssetKey([DOMAIN, PUBLISHED, port.name])
+
+
+def _evaluate(conn: duckdb.DuckDBPyConnection, check: PortCheck, port: Port, schema: str, table: str):
+    if check.sql is None:
+        found = conn.execute(
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+        problems = schema_differences(list(port.columns), found) if found else [f"{schema}.{table} does not exist"]
+        return not problems, {"problems": "\n".join(problems) or "none"}
+    try:
+        observed = conn.execute(check.sql).fetchone()[0]
+    except duckdb.Error as error:
+        return False, {"error": str(error), "query": check.sql}
+    return check.passes(observed), {
+        "observed": observed if isinstance(observed, (int, float)) else str(observed),
+        "expected": check.expectation(),
+        "query": check.sql,
+    }
+
+
+def _checks_for(port: Port, schema: str, table: str) -> dg.AssetChecksDefinition:
+    relation = f'"{schema}"."{table}"'
+    checks = port_checks(port, relation)
+    key = port_key(port)
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(check.name, asset=key, description=check.description, blocking=True)
+            for check in checks
+        ],
+        name=f"{DOMAIN}_{port.name}_contract_checks",
+    )
+    def contract_checks(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
+        """Evaluate every check the contract implies for this port."""
+        with duckdb.get_connection() as conn:
+            for check in checks:
+                passed, metadata = _evaluate(conn, check, port, schema, table)
+                if not passed:
+                    context.log.error(f"Contract check {check.name} failed on {key.to_user_string()}: {metadata}")
+                yield dg.AssetCheckResult(
+                    asset_key=key,
+                    check_name=check.name,
+                    passed=passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata=metadata,
+                )
+
+    return contract_checks
+
+
+def _publisher(port: Port, schema: str, table: str, freshness_hours: float) -> dg.AssetsDefinition:
+    contract = product_contract()
+    relation = f'"{schema}"."{table}"'
+
+    @dg.asset(
+        key=published_key(port),
+        deps=[port_key(port)],
+        description=(
+            f"Output port {port.name} of contract {contract.id}: {port.description} Published"
+            f" as Parquet after every contract check of {port.model} has passed."
+        ),
+        owners=OWNERS,
+        group_name="ports",
+        kinds={"parquet"},
+        automation_condition=dg.AutomationCondition.eager(),
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=freshness_hours)),
+        metadata={"contract_version": contract.version, "contract_id": contract.id},
+    )
+    def publish(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        """Publish the port's table as one Parquet file, atomically."""
+        from .publish import publish_table
+
+        target = contract.published_file(port)
+        with duckdb.get_connection() as conn:
+            rows = publish_table(conn, relation, target)
+        context.log.info(f"Published {rows} rows of {port.name} to {target}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(target)),
+                "dagster/row_count": rows,
+                "contract_version": contract.version,
+            }
+        )
+
+    return publish
+
+
+@dg.definitions
+def port_definitions() -> dg.Definitions:
+    """A checks definition and a publishing asset for every port of the contract."""
+    contract = product_contract()
+    if not contract.ports:
+        return dg.Definitions()
+    disagreements = dbt_disagreements(contract)
+    if disagreements:
+        # Refuse to load rather than publish ports that break the contract's promises.
+        raise ContractError(
+            "The dbt models behind the output ports disagree with the contract:\n"
+            + "\n\n".join(disagreements)
+        )
+    manifest = load_manifest()
+    checks, assets = [], []
+    for port in contract.ports:
+        schema, table = model_relation(manifest, port.model)
+        checks.append(_checks_for(port, schema, table))
+        assets.append(_publisher(port, schema, table, contract.freshness_hours))
+    return dg.Definitions(assets=assets, asset_checks=checks)
