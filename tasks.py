@@ -35,17 +35,35 @@ with duckdb.connect(str(path), read_only=True) as conn:
 """
 
 
+BOOTSTRAP = ROOT / ".bootstrap"
+
+
 def uv() -> list[str]:
-    """The command that runs uv, installing it with pip first if it is not on the PATH."""
+    """The command that runs uv, installing it with pip first if it is not found.
+
+    pip installs into the running Python; where that Python refuses (an "externally
+    managed" system Python), uv goes into a private virtual environment, .bootstrap/.
+    """
     found = shutil.which("uv")
     if found:
         return [found]
+    private = BOOTSTRAP / "bin" / "uv"
+    if private.exists():
+        return [str(private)]
     try:
         import uv as uv_package  # noqa: F401
+
+        return [sys.executable, "-m", "uv"]
     except ImportError:
-        print("uv is missing: installing it with pip", flush=True)
-        run([sys.executable, "-m", "pip", "install", "--quiet", "uv"])
-    return [sys.executable, "-m", "uv"]
+        pass
+    print("uv is missing: installing it with pip", flush=True)
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "uv"]
+    if subprocess.run(pip).returncode == 0:
+        return [sys.executable, "-m", "uv"]
+    print(f"pip cannot install into {sys.executable}: using a private environment", flush=True)
+    run([sys.executable, "-m", "venv", str(BOOTSTRAP)])
+    run([str(BOOTSTRAP / "bin" / "python"), "-m", "pip", "install", "--quiet", "uv"])
+    return [str(private)]
 
 
 def run(command: list[str], cwd: Path = ROOT) -> None:

@@ -18,10 +18,10 @@ from conftest import ROOT, git_init, run, uv
 pytestmark = pytest.mark.product
 
 CUSTOM_ANSWERS = {
-    "product_name": "Web Events",
+    "product_name": 'Web "Events"',
     "product_slug": "web_events",
     "domain": "marketing",
-    "description": "Orders seen from marketing.",
+    "description": 'Orders seen from "marketing", with a \\ and C:\\xfiles in it.',
     "owner_team": "growth-analytics",
     "owner_email": "growth@corp.example.org",
 }
@@ -95,8 +95,10 @@ def test_default_product_tests_pass(demo_product) -> None:
     outcomes = product_tests(dest)
     assert set(outcomes.values()) == {"passed"}, outcomes
     ran = " ".join(outcomes)
-    for name in ["test_asset_graph_matches_snapshot", "test_every_dbt_test_passes",
-                 "test_forecast_has_the_known_value", "test_extract_has_realistic_quirks"]:
+    for name in ["test_asset_graph_matches_snapshot", "test_every_check_passes",
+                 "test_forecast_has_the_known_value", "test_extract_has_realistic_quirks",
+                 "test_dbt_disagreement_is_a_readable_diff", "test_catalog_reads_every_port",
+                 "test_bad_data_is_never_published[contract-quality-rule]"]:
         assert name in ran, f"{name} did not run: {sorted(outcomes)}"
 
 

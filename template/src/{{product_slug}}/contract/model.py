@@ -113,9 +113,9 @@ class Contract:
 
     def published_dir(self) -> Path:
         """Where the ports are published: $PUBLISH_DIR, else the `published` server's path."""
-        override = os.environ.get(PUBLISH_DIR_ENV, "").strip()
-        if override:
-            path = Path(override).expanduser()
+        override = os.environ.get(PUBLISH_DIR_ENV)
+        if override is not None:
+            path = Path(override)
             if not path.is_absolute():
                 raise ValueError(f"{PUBLISH_DIR_ENV} must be an absolute path, got {override!r}")
             return path
