@@ -40,7 +40,10 @@ def render_catalog(contract: Contract) -> str:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / CATALOG_FILE
         catalog.to_yaml_file(str(path))
-        return "# Generated from datacontract.yaml by `uv run contract catalog`; do not edit.\n" + path.read_text()
+        return (
+            "# Generated from datacontract.yaml by `uv run contract catalog`; do not edit.\n"
+            + path.read_text()
+        )
 
 
 def catalog_path(contract: Contract) -> Path:

@@ -14,15 +14,26 @@ from .model import Column, Port, QualityRule
 
 # Spellings of the same physical type; the contract and dbt may use any of them.
 _TYPE_ALIASES = {
-    "INT": "INTEGER", "INT4": "INTEGER", "SIGNED": "INTEGER",
-    "INT8": "BIGINT", "LONG": "BIGINT",
-    "INT2": "SMALLINT", "SHORT": "SMALLINT",
-    "STRING": "VARCHAR", "TEXT": "VARCHAR", "CHAR": "VARCHAR", "BPCHAR": "VARCHAR",
-    "BOOL": "BOOLEAN", "LOGICAL": "BOOLEAN",
-    "FLOAT8": "DOUBLE", "DOUBLE PRECISION": "DOUBLE",
-    "FLOAT4": "FLOAT", "REAL": "FLOAT",
+    "INT": "INTEGER",
+    "INT4": "INTEGER",
+    "SIGNED": "INTEGER",
+    "INT8": "BIGINT",
+    "LONG": "BIGINT",
+    "INT2": "SMALLINT",
+    "SHORT": "SMALLINT",
+    "STRING": "VARCHAR",
+    "TEXT": "VARCHAR",
+    "CHAR": "VARCHAR",
+    "BPCHAR": "VARCHAR",
+    "BOOL": "BOOLEAN",
+    "LOGICAL": "BOOLEAN",
+    "FLOAT8": "DOUBLE",
+    "DOUBLE PRECISION": "DOUBLE",
+    "FLOAT4": "FLOAT",
+    "REAL": "FLOAT",
     "NUMERIC": "DECIMAL",
-    "DATETIME": "TIMESTAMP", "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
+    "DATETIME": "TIMESTAMP",
+    "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
     "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE",
 }
 
@@ -98,7 +109,9 @@ def _rule_sql(rule: QualityRule, table: str) -> str:
         elif pattern:
             condition = f"not regexp_full_match({column}, {_literal(pattern)})"
         else:
-            raise ValueError(f"quality rule {rule.name}: invalidValues needs validValues or pattern")
+            raise ValueError(
+                f"quality rule {rule.name}: invalidValues needs validValues or pattern"
+            )
         return f"select count(*) from {table} where {column} is not null and ({condition})"
     if rule.metric == "duplicateValues":
         return f"select count({column}) - count(distinct {column}) from {table}"
@@ -125,34 +138,42 @@ def port_checks(port: Port, table: str) -> list[PortCheck]:
     for column in port.columns:
         quoted = _quote(column.name)
         if column.required:
-            checks.append(PortCheck(
-                f"{column.name}_is_not_null",
-                f"{column.name} is required: no row has it null.",
-                f"select count(*) from {table} where {quoted} is null",
-            ))
+            checks.append(
+                PortCheck(
+                    f"{column.name}_is_not_null",
+                    f"{column.name} is required: no row has it null.",
+                    f"select count(*) from {table} where {quoted} is null",
+                )
+            )
         if column.unique:
-            checks.append(PortCheck(
-                f"{column.name}_is_unique",
-                f"{column.name} is unique: no value occurs twice.",
-                f"select count({quoted}) - count(distinct {quoted}) from {table}",
-            ))
+            checks.append(
+                PortCheck(
+                    f"{column.name}_is_unique",
+                    f"{column.name} is unique: no value occurs twice.",
+                    f"select count({quoted}) - count(distinct {quoted}) from {table}",
+                )
+            )
     if port.primary_key:
         key = ", ".join(_quote(name) for name in port.primary_key)
-        checks.append(PortCheck(
-            "primary_key_is_unique",
-            f"The primary key ({', '.join(port.primary_key)}) identifies one row and is never null.",
-            f"select count(*) - count(distinct ({key})) + count(*) filter"
-            f" (where {' or '.join(f'{_quote(n)} is null' for n in port.primary_key)})"
-            f" from {table}",
-        ))
+        checks.append(
+            PortCheck(
+                "primary_key_is_unique",
+                f"The primary key ({', '.join(port.primary_key)}) identifies one row and is never null.",
+                f"select count(*) - count(distinct ({key})) + count(*) filter"
+                f" (where {' or '.join(f'{_quote(n)} is null' for n in port.primary_key)})"
+                f" from {table}",
+            )
+        )
     for rule in port.quality:
-        checks.append(PortCheck(
-            rule.name,
-            rule.description or f"Quality rule {rule.name} of the contract.",
-            _rule_sql(rule, table),
-            rule.operator,
-            rule.threshold,
-        ))
+        checks.append(
+            PortCheck(
+                rule.name,
+                rule.description or f"Quality rule {rule.name} of the contract.",
+                _rule_sql(rule, table),
+                rule.operator,
+                rule.threshold,
+            )
+        )
     return checks
 
 
@@ -160,7 +181,9 @@ def schema_differences(columns: list[Column], found: list[tuple[str, str]]) -> l
     """What differs between the contract's columns and (name, type) pairs found in a table."""
     expected = {c.name: normalize_type(c.physical_type) for c in columns}
     actual = {name: normalize_type(kind) for name, kind in found}
-    problems = [f"missing column {name} ({kind})" for name, kind in expected.items() if name not in actual]
+    problems = [
+        f"missing column {name} ({kind})" for name, kind in expected.items() if name not in actual
+    ]
     problems += [f"column {name} is not in the contract" for name in actual if name not in expected]
     problems += [
         f"column {name} is {actual[name]}, the contract says {kind}"

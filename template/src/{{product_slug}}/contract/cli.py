@@ -1,9 +1,9 @@
 """`uv run contract ...`: check the contract, regenerate the catalog, compare two versions.
 
-    contract check             the contract is valid, the dbt models agree, catalog.yaml is current
-    contract catalog           regenerate catalog.yaml from the contract
-    contract diff OLD NEW      list changes between two contract files; exit 1 on a breaking
-                               change that the major version does not announce
+contract check             the contract is valid, the dbt models agree, catalog.yaml is current
+contract catalog           regenerate catalog.yaml from the contract
+contract diff OLD NEW      list changes between two contract files; exit 1 on a breaking
+                           change that the major version does not announce
 """
 
 import argparse
@@ -23,7 +23,10 @@ def _check(path: Path) -> int:
         print(f"The dbt model disagrees with the contract:\n{report}\n", file=sys.stderr)
     if not catalog_is_current(contract):
         failures.append("catalog")
-        print(f"{catalog_path(contract)} is out of date: run `uv run contract catalog`", file=sys.stderr)
+        print(
+            f"{catalog_path(contract)} is out of date: run `uv run contract catalog`",
+            file=sys.stderr,
+        )
     if failures:
         return 1
     ports = ", ".join(port.name for port in contract.ports) or "no port yet"

@@ -35,23 +35,44 @@ def compare(old: Contract, new: Contract) -> list[Change]:
                 changes.append(Change(True, f"{where}: removed"))
                 continue
             if normalize_type(after.physical_type) != normalize_type(column.physical_type):
-                changes.append(Change(True, f"{where}: type {column.physical_type} -> {after.physical_type}"))
+                changes.append(
+                    Change(True, f"{where}: type {column.physical_type} -> {after.physical_type}")
+                )
             elif after.logical_type != column.logical_type:
-                changes.append(Change(True, f"{where}: logical type {column.logical_type} -> {after.logical_type}"))
+                changes.append(
+                    Change(
+                        True, f"{where}: logical type {column.logical_type} -> {after.logical_type}"
+                    )
+                )
             for promise in ("required", "unique"):
                 if getattr(column, promise) and not getattr(after, promise):
                     changes.append(Change(True, f"{where}: no longer {promise}"))
                 elif getattr(after, promise) and not getattr(column, promise):
                     changes.append(Change(False, f"{where}: now {promise}"))
         if port.primary_key != new_port.primary_key:
-            changes.append(Change(True, f"port {port.name}: primary key {port.primary_key} -> {new_port.primary_key}"))
+            changes.append(
+                Change(
+                    True,
+                    f"port {port.name}: primary key {port.primary_key} -> {new_port.primary_key}",
+                )
+            )
         for column in new_port.columns:
             if port.column(column.name) is None:
                 changes.append(Change(False, f"port {port.name}, column {column.name}: added"))
     for name in new_ports.keys() - {port.name for port in old.ports}:
         changes.append(Change(False, f"port {name} added"))
     if new.freshness_hours > old.freshness_hours:
-        changes.append(Change(True, f"freshness SLA loosened: {old.freshness_hours:g} h -> {new.freshness_hours:g} h"))
+        changes.append(
+            Change(
+                True,
+                f"freshness SLA loosened: {old.freshness_hours:g} h -> {new.freshness_hours:g} h",
+            )
+        )
     elif new.freshness_hours < old.freshness_hours:
-        changes.append(Change(False, f"freshness SLA tightened: {old.freshness_hours:g} h -> {new.freshness_hours:g} h"))
+        changes.append(
+            Change(
+                False,
+                f"freshness SLA tightened: {old.freshness_hours:g} h -> {new.freshness_hours:g} h",
+            )
+        )
     return changes

@@ -37,7 +37,9 @@ def _dbt_lines(model: dict) -> list[str]:
     for column in model.get("columns") or []:
         constraints = {c.get("type") for c in column.get("constraints") or []}
         not_null = " not null" if "not_null" in constraints or "primary_key" in constraints else ""
-        lines.append(f"{column['name']}: {normalize_type(column.get('data_type') or '?')}{not_null}")
+        lines.append(
+            f"{column['name']}: {normalize_type(column.get('data_type') or '?')}{not_null}"
+        )
     enforced = ((model.get("config") or {}).get("contract") or {}).get("enforced", False)
     return lines + [f"contract enforced: {str(bool(enforced)).lower()}"]
 

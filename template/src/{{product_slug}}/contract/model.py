@@ -74,7 +74,9 @@ class Port:
     @property
     def primary_key(self) -> tuple[str, ...]:
         """The primary key's columns, in their declared positions."""
-        keys = sorted((c for c in self.columns if c.primary_key), key=lambda c: c.primary_key_position)
+        keys = sorted(
+            (c for c in self.columns if c.primary_key), key=lambda c: c.primary_key_position
+        )
         return tuple(c.name for c in keys)
 
     def column(self, name: str) -> Column | None:
@@ -158,8 +160,14 @@ def _fail(path: Path, problems: list[str]) -> ContractError:
 
 def _quality(rules, column: str | None, where: str, problems: list[str]) -> list[QualityRule]:
     operators = (
-        "mustBe", "mustNotBe", "mustBeGreaterThan", "mustBeGreaterOrEqualTo",
-        "mustBeLessThan", "mustBeLessOrEqualTo", "mustBeBetween", "mustNotBeBetween",
+        "mustBe",
+        "mustNotBe",
+        "mustBeGreaterThan",
+        "mustBeGreaterOrEqualTo",
+        "mustBeLessThan",
+        "mustBeLessOrEqualTo",
+        "mustBeBetween",
+        "mustNotBeBetween",
     )
     parsed = []
     for index, rule in enumerate(rules or []):
@@ -178,8 +186,13 @@ def _quality(rules, column: str | None, where: str, problems: list[str]) -> list
         if kind == "sql" and not rule.query:
             problems.append(f"{field}: a sql rule needs a query")
             continue
-        if metric in ("nullValues", "missingValues", "invalidValues", "duplicateValues") and not column:
-            problems.append(f"{field}: metric {metric} applies to a property, not to a schema object")
+        if (
+            metric in ("nullValues", "missingValues", "invalidValues", "duplicateValues")
+            and not column
+        ):
+            problems.append(
+                f"{field}: metric {metric} applies to a property, not to a schema object"
+            )
             continue
         name = rule.name or "_".join(filter(None, [column, metric or "sql", str(index)]))
         if not re.fullmatch(r"[A-Za-z0-9_]+", name):
@@ -261,7 +274,9 @@ def load_contract(path: Path | str = CONTRACT_FILE) -> Contract:
     except yaml.YAMLError as error:
         raise ContractError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
-        raise ContractError(f"{path}: a data contract is a YAML mapping, found {type(data).__name__}")
+        raise ContractError(
+            f"{path}: a data contract is a YAML mapping, found {type(data).__name__}"
+        )
 
     problems = _schema_errors(data)
     if problems:
@@ -284,7 +299,9 @@ def load_contract(path: Path | str = CONTRACT_FILE) -> Contract:
     elif (freshness[0].unit or "").lower() not in FRESHNESS_UNITS_IN_HOURS:
         problems.append(f"slaProperties.freshness.unit: {freshness[0].unit!r} is not h or d")
     elif not isinstance(freshness[0].value, (int, float)) or freshness[0].value <= 0:
-        problems.append(f"slaProperties.freshness.value: {freshness[0].value!r} is not a positive number")
+        problems.append(
+            f"slaProperties.freshness.value: {freshness[0].value!r} is not a positive number"
+        )
     else:
         freshness_hours = freshness[0].value * FRESHNESS_UNITS_IN_HOURS[freshness[0].unit.lower()]
 

@@ -36,7 +36,10 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     `dbt parse` first. An unchanged project costs only a scan of file times.
     """
     manifest = project.manifest_path
-    if not manifest.exists() or _newest_source_mtime(project.project_dir) > manifest.stat().st_mtime:
+    if (
+        not manifest.exists()
+        or _newest_source_mtime(project.project_dir) > manifest.stat().st_mtime
+    ):
         project.preparer.prepare(project)
     return manifest
 

@@ -13,7 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from ...contract import ContractError, Port, product_contract
 from ...contract.dbt import dbt_disagreements
-from ...contract.checks import SCHEMA_CHECK, PortCheck, port_checks, schema_differences
+from ...contract.checks import PortCheck, port_checks, schema_differences
 from ...product import DOMAIN, OWNERS
 from ..dbt.project import load_manifest, model_relation
 
@@ -30,14 +30,20 @@ def published_key(port: Port) -> dg.AssetKey:
     return dg.AssetKey([DOMAIN, PUBLISHED, port.name])
 
 
-def _evaluate(conn: duckdb.DuckDBPyConnection, check: PortCheck, port: Port, schema: str, table: str):
+def _evaluate(
+    conn: duckdb.DuckDBPyConnection, check: PortCheck, port: Port, schema: str, table: str
+):
     if check.sql is None:
         found = conn.execute(
             "select column_name, data_type from information_schema.columns"
             " where table_schema = ? and table_name = ? order by ordinal_position",
             [schema, table],
         ).fetchall()
-        problems = schema_differences(list(port.columns), found) if found else [f"{schema}.{table} does not exist"]
+        problems = (
+            schema_differences(list(port.columns), found)
+            if found
+            else [f"{schema}.{table} does not exist"]
+        )
         return not problems, {"problems": "\n".join(problems) or "none"}
     try:
         observed = conn.execute(check.sql).fetchone()[0]
@@ -68,7 +74,9 @@ def _checks_for(port: Port, schema: str, table: str) -> dg.AssetChecksDefinition
             for check in checks:
                 passed, metadata = _evaluate(conn, check, port, schema, table)
                 if not passed:
-                    context.log.error(f"Contract check {check.name} failed on {key.to_user_string()}: {metadata}")
+                    context.log.error(
+                        f"Contract check {check.name} failed on {key.to_user_string()}: {metadata}"
+                    )
                 yield dg.AssetCheckResult(
                     asset_key=key,
                     check_name=check.name,
@@ -95,7 +103,9 @@ def _publisher(port: Port, schema: str, table: str, freshness_hours: float) -> d
         group_name="ports",
         kinds={"parquet"},
         automation_condition=dg.AutomationCondition.eager(),
-        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=freshness_hours)),
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=freshness_hours)
+        ),
         metadata={"contract_version": contract.version, "contract_id": contract.id},
     )
     def publish(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:

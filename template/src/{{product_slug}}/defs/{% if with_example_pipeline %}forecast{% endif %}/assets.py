@@ -47,7 +47,9 @@ def revenue_forecast(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             list(REVENUE_STATUSES),
         ).fetchall()
         if not rows:
-            raise dg.Failure("marts.fct_orders holds no shipped or completed order to forecast from")
+            raise dg.Failure(
+                "marts.fct_orders holds no shipped or completed order to forecast from"
+            )
         daily_revenue = {day: Decimal(amount) for day, amount in rows}
         last_day = max(daily_revenue)
         forecast = forecast_daily_revenue(daily_revenue, last_day)

@@ -67,7 +67,9 @@ def raw_tables(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             conn.execute("begin transaction")
             conn.execute(f"create or replace table {RAW_SCHEMA}.{table} ({columns})")
             placeholders = ", ".join("?" for _ in rows[table][0])
-            conn.executemany(f"insert into {RAW_SCHEMA}.{table} values ({placeholders})", rows[table])
+            conn.executemany(
+                f"insert into {RAW_SCHEMA}.{table} values ({placeholders})", rows[table]
+            )
             conn.execute("commit")
             context.log.info(f"Loaded {len(rows[table])} rows into {RAW_SCHEMA}.{table}")
             yield dg.MaterializeResult(

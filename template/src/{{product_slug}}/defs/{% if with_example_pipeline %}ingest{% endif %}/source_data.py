@@ -74,8 +74,10 @@ def generate(seed: int = SEED) -> SourceData:
             minutes=rng.randint(0, DAYS * 24 * 60 - 1)
         )
         # Most rows land within a day; some arrive late, up to ten days after the order.
-        delay = timedelta(days=rng.randint(3, 10)) if rng.random() < 0.03 else timedelta(
-            hours=rng.randint(1, 23)
+        delay = (
+            timedelta(days=rng.randint(3, 10))
+            if rng.random() < 0.03
+            else timedelta(hours=rng.randint(1, 23))
         )
         status = rng.choices(STATUSES, weights=(10, 20, 65, 5))[0]
         coupon = f"SAVE{rng.choice((5, 10, 15))}" if rng.random() < 0.15 else None
