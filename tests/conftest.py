@@ -24,17 +24,23 @@ def product_env() -> dict[str, str]:
     return env
 
 
-def run(command: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run a command in `cwd`; on failure, fail the test with the command's output."""
+def run(
+    command: list[str],
+    cwd: Path,
+    timeout: int = 900,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    """Run a command in `cwd`; unless `check` is off, fail the test with its output on error."""
     completed = subprocess.run(
         command,
         cwd=cwd,
-        env=product_env(),
+        env={**product_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
     )
-    if completed.returncode != 0:
+    if check and completed.returncode != 0:
         pytest.fail(
             f"`{' '.join(command)}` exited with {completed.returncode} in {cwd}\n"
             f"--- stdout ---\n{completed.stdout[-6000:]}\n--- stderr ---\n{completed.stderr[-6000:]}"
@@ -42,12 +48,17 @@ def run(command: list[str], cwd: Path, timeout: int = 900) -> subprocess.Complet
     return completed
 
 
-def uv(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the uv that runs this suite (`uv run` names itself in $UV)."""
+def uv_executable() -> str:
+    """The uv that runs this suite (`uv run` names itself in $UV)."""
     executable = os.environ.get("UV") or shutil.which("uv")
     if not executable:
         pytest.fail("uv not found: run the suite with `python3 tasks.py test`")
-    return run([executable, *args], cwd=cwd, timeout=timeout)
+    return executable
+
+
+def uv(*args: str, cwd: Path, timeout: int = 900, **options) -> subprocess.CompletedProcess:
+    """Run uv in `cwd`; options as for `run`."""
+    return run([uv_executable(), *args], cwd=cwd, timeout=timeout, **options)
 
 
 def git_init(path: Path) -> None:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import copier
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +40,11 @@ INVALID = [
     ("owner_email", "sales team@example.com", "email address"),
     ("owner_email", "data@example.engineering", "2 to 7 letters"),
     ("python_version", "3.9", "3.9"),
+    ("upstream_contracts", "../sales/datacontract.yaml", "must be a list of paths"),
+    ("upstream_contracts", {"sales": "../sales/datacontract.yaml"}, "must be a list of paths"),
+    ("upstream_contracts", ["../sales/contract.json"], "path of a contract's .yaml file"),
+    ("upstream_contracts", [3], "path of a contract's .yaml file"),
+    ("automation", "hourly", "hourly"),
     ("freshness_sla_hours", 0, "at least 1"),
     ("freshness_sla_hours", -3, "at least 1"),
     ("freshness_sla_hours", 9000, "at most 8760"),
@@ -85,3 +91,22 @@ def test_valid_answer_is_accepted(tmp_path: Path, question: str, value: str) -> 
 def test_non_numeric_freshness_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="invalid literal for int"):
         render(tmp_path, freshness_sla_hours="daily")
+
+
+@pytest.mark.parametrize("automation", ["eager", "cron"])
+def test_each_automation_choice_renders(tmp_path: Path, automation: str) -> None:
+    render(tmp_path, automation=automation)
+    product = (tmp_path / "product" / "src" / "sales_orders" / "product.py").read_text()
+    assert f'AUTOMATION = "{automation}"' in product
+
+
+def test_upstream_contracts_seed_upstreams_yaml(tmp_path: Path) -> None:
+    paths = ["../sales_orders/datacontract.yaml", "/srv/products/crm/datacontract.yml"]
+    render(tmp_path, upstream_contracts=paths)
+    seeded = yaml.safe_load((tmp_path / "product" / "upstreams.yaml").read_text())
+    assert seeded == {"upstreams": [{"contract": path} for path in paths]}
+
+
+def test_no_upstream_contracts_by_default(tmp_path: Path) -> None:
+    render(tmp_path)
+    assert yaml.safe_load((tmp_path / "product" / "upstreams.yaml").read_text()) == {"upstreams": []}

@@ -24,6 +24,7 @@ CUSTOM_ANSWERS = {
     "description": 'Orders seen from "marketing", with a \\ and C:\\xfiles in it.',
     "owner_team": "growth-analytics",
     "owner_email": "growth@corp.example.org",
+    "automation": "cron",
 }
 
 

@@ -4,6 +4,9 @@ contract check             the contract is valid, the dbt models agree, catalog.
 contract catalog           regenerate catalog.yaml from the contract
 contract diff OLD NEW      list changes between two contract files; exit 1 on a breaking
                            change that the major version does not announce
+contract upstreams         pin new entries of upstreams.yaml, check every pin, and
+                           regenerate the dbt sources reading the upstream ports
+                           (--repin: pin every entry again, after a deliberate upgrade)
 """
 
 import argparse
@@ -14,6 +17,7 @@ from .catalog import catalog_is_current, catalog_path, render_catalog
 from .compatibility import compare
 from .dbt import dbt_disagreements
 from .model import CONTRACT_FILE, ContractError, load_contract
+from .upstreams import load_upstreams, sync_dbt_sources
 
 
 def _check(path: Path) -> int:
@@ -59,6 +63,17 @@ def _diff(old_path: Path, new_path: Path) -> int:
     return 0
 
 
+def _upstreams(repin: bool) -> int:
+    upstreams = load_upstreams(repin=repin)
+    sync_dbt_sources(upstreams)
+    for upstream in upstreams:
+        ports = ", ".join(port.name for port in upstream.ports)
+        print(f"{upstream.describe()}: major {upstream.major}, ports {ports}")
+    if not upstreams:
+        print("No upstream product in upstreams.yaml.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `contract` command."""
     parser = argparse.ArgumentParser(prog="contract", description=__doc__.split("\n")[0])
@@ -69,12 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     diff = commands.add_parser("diff")
     diff.add_argument("old", type=Path)
     diff.add_argument("new", type=Path)
+    upstreams = commands.add_parser("upstreams")
+    upstreams.add_argument("--repin", action="store_true")
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
             return _check(args.contract)
         if args.command == "catalog":
             return _catalog(args.contract)
+        if args.command == "upstreams":
+            return _upstreams(args.repin)
         return _diff(args.old, args.new)
     except ContractError as error:
         print(error, file=sys.stderr)

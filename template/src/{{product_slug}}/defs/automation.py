@@ -2,14 +2,40 @@
 
 import dagster as dg
 
+from ..contract import product_contract
+from ..product import AUTOMATION
+
+
+def refresh_cron(freshness_hours: float) -> str:
+    """A cron that runs at least twice per freshness window, on a whole-hour divisor of a day.
+
+    Two chances per window leave room for one failed or late run without breaking the SLA.
+    """
+    if freshness_hours >= 48:
+        return "0 0 * * *"
+    every = max([h for h in (1, 2, 3, 4, 6, 8, 12) if h <= freshness_hours / 2], default=1)
+    return "0 * * * *" if every == 1 else f"0 */{every} * * *"
+
+
+def source_condition() -> dg.AutomationCondition:
+    """For assets that bring data in from outside: the only ones on a clock."""
+    return dg.AutomationCondition.on_cron(refresh_cron(product_contract().freshness_hours))
+
+
+def refresh_condition() -> dg.AutomationCondition:
+    """For every asset computed from other assets, as the product's `automation` answer chose.
+
+    eager: as soon as an input (an upstream product's port included) has new data.
+    cron: once per refresh interval, after all inputs have been updated since the last tick.
+    """
+    if AUTOMATION == "cron":
+        return dg.AutomationCondition.on_cron(refresh_cron(product_contract().freshness_hours))
+    return dg.AutomationCondition.eager()
+
 
 @dg.definitions
 def automation() -> dg.Definitions:
-    """Evaluate every asset's automation condition, running from the moment the product loads.
-
-    Only the ingestion has a clock (derived from the contract's freshness SLA); everything
-    downstream reacts to new data, so the output ports stay within their SLA.
-    """
+    """Evaluate every asset's automation condition, running from the moment the product loads."""
     return dg.Definitions(
         sensors=[
             dg.AutomationConditionSensorDefinition(

@@ -1,12 +1,32 @@
 """Every dbt model, seed and snapshot as an asset; dbt tests as asset checks."""
 
+import json
+
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from ...contract import product_contract
-from ...product import DOMAIN
+from ...contract.upstreams import PUBLISHED_VAR, product_upstreams
+from ...product import DOMAIN, DUCKDB_POOL
 from .project import dbt_project, load_manifest
 from .translator import ProductTranslator
+
+
+def _require_published_upstreams(context: dg.AssetExecutionContext) -> None:
+    """Fail early, and clearly, when a selected model reads an upstream port not yet published."""
+    needed = set()
+    for key in context.selected_asset_keys:
+        needed |= set(context.assets_def.asset_deps.get(key, ()))
+    for upstream in product_upstreams():
+        for port in upstream.ports:
+            key = dg.AssetKey([upstream.contract.domain, "published", port.name])
+            if key in needed and not port.published_file.exists():
+                raise dg.Failure(
+                    f"Upstream port {key.to_user_string()} of {upstream.describe()} is not "
+                    f"published yet ({port.published_file} does not exist). Materialize the "
+                    f"producer first, e.g. `uv run dg launch --assets '*'` in its product."
+                )
+
 
 _MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
 
@@ -27,9 +47,19 @@ def dbt_definitions() -> dg.Definitions:
             settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True),
         ),
         name=f"{DOMAIN}_dbt_models",
+        pool=DUCKDB_POOL,
     )
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        """Run `dbt build` on the selected models: each is tested right after it is built."""
-        yield from dbt.cli(["build"], context=context).stream()
+        """Run `dbt build` on the selected models: each is tested right after it is built.
+
+        Each upstream product's published folder reaches dbt's sources as a variable,
+        resolved from the upstream's own contract.
+        """
+        _require_published_upstreams(context)
+        published = {u.contract.id: str(u.published_dir()) for u in product_upstreams()}
+        args = (
+            ["build", "--vars", json.dumps({PUBLISHED_VAR: published})] if published else ["build"]
+        )
+        yield from dbt.cli(args, context=context).stream()
 
     return dg.Definitions(assets=[dbt_models])

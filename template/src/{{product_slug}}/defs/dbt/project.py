@@ -7,6 +7,7 @@ from typing import Any
 
 from dagster_dbt import DbtProject
 
+from ...contract.upstreams import product_upstreams, sync_dbt_sources
 from ...product import DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
@@ -31,10 +32,13 @@ def _newest_source_mtime(project_dir: Path) -> float:
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     """Return the path of an up-to-date manifest, running `dbt parse` only when needed.
 
-    A fresh clone has no manifest and an edited model makes it stale; either way the
-    manifest is rebuilt here, so `dg dev`, `dg launch` and the tests need no manual
+    A fresh clone has no manifest and an edited model or a new upstream pin makes it
+    stale; either way the manifest is rebuilt here, so `dg dev`, `dg launch` and the tests need no manual
     `dbt parse` first. An unchanged project costs only a scan of file times.
     """
+    # Upstream pins are checked first: a broken upstream contract stops the load here,
+    # and the dbt sources generated from the pins must be current before dbt parses.
+    sync_dbt_sources(list(product_upstreams()))
     manifest = project.manifest_path
     if (
         not manifest.exists()

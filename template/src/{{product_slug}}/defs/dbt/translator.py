@@ -9,6 +9,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtP
 
 from ...contract import Contract
 from ...product import DOMAIN, OWNERS
+from ..automation import refresh_condition
 
 
 class ProductTranslator(DagsterDbtTranslator):
@@ -43,13 +44,20 @@ class ProductTranslator(DagsterDbtTranslator):
     def get_automation_condition(
         self, dbt_resource_props: Mapping[str, Any]
     ) -> dg.AutomationCondition | None:
-        """Rebuild a model once its upstream data has changed, never on a clock."""
+        """Rebuild a model once its inputs have new data (see the `automation` answer)."""
         if dbt_resource_props["resource_type"] == "source":
             return None
-        return dg.AutomationCondition.eager()
+        return refresh_condition()
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
-        """Return `<domain>/<source>/<table>` for sources and `<domain>/<name>` otherwise."""
+        """Return `<domain>/<source>/<table>` for sources and `<domain>/<name>` otherwise.
+
+        A node may name its key in `meta.dagster.asset_key`: the sources generated from
+        upstreams.yaml do, to use the upstream product's own key for its published port.
+        """
+        explicit = (dbt_resource_props.get("meta") or {}).get("dagster", {}).get("asset_key")
+        if explicit:
+            return dg.AssetKey(explicit)
         if dbt_resource_props["resource_type"] == "source":
             return dg.AssetKey(
                 [DOMAIN, dbt_resource_props["source_name"], dbt_resource_props["name"]]
@@ -61,8 +69,13 @@ class ProductTranslator(DagsterDbtTranslator):
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else "models"
 
-    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
-        """Every asset of the product belongs to the product's owners."""
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        """Every asset of the product belongs to its owners; upstream ports to theirs."""
+        if (
+            dbt_resource_props["resource_type"] == "source"
+            and self.get_asset_key(dbt_resource_props).path[0] != DOMAIN
+        ):
+            return None
         return list(OWNERS)
 
     def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:

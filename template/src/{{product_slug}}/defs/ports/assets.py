@@ -14,7 +14,8 @@ from dagster_duckdb import DuckDBResource
 from ...contract import ContractError, Port, product_contract
 from ...contract.dbt import dbt_disagreements
 from ...contract.checks import PortCheck, port_checks, schema_differences
-from ...product import DOMAIN, OWNERS
+from ...product import DOMAIN, DUCKDB_POOL, OWNERS
+from ..automation import refresh_condition
 from ..dbt.project import load_manifest, model_relation
 
 PUBLISHED = "published"
@@ -67,6 +68,7 @@ def _checks_for(port: Port, schema: str, table: str) -> dg.AssetChecksDefinition
             for check in checks
         ],
         name=f"{DOMAIN}_{port.name}_contract_checks",
+        pool=DUCKDB_POOL,
     )
     def contract_checks(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
         """Evaluate every check the contract implies for this port."""
@@ -102,7 +104,8 @@ def _publisher(port: Port, schema: str, table: str, freshness_hours: float) -> d
         owners=OWNERS,
         group_name="ports",
         kinds={"parquet"},
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=refresh_condition(),
+        pool=DUCKDB_POOL,
         freshness_policy=dg.FreshnessPolicy.time_window(
             fail_window=timedelta(hours=freshness_hours)
         ),

@@ -6,7 +6,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ...product import DOMAIN, OWNERS
+from ...product import DOMAIN, DUCKDB_POOL, OWNERS
+from ..automation import refresh_condition
 
 ANALYTICS_SCHEMA = "analytics"
 #: Orders that count as revenue: a placed order is not yet billed, a returned one is refunded.
@@ -35,7 +36,8 @@ def forecast_daily_revenue(daily_revenue: dict[date, Decimal], last_day: date) -
     owners=OWNERS,
     group_name="analytics",
     kinds={"python", "duckdb"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=refresh_condition(),
+    pool=DUCKDB_POOL,
 )
 def revenue_forecast(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     """Forecast daily revenue and store one row per forecast day."""

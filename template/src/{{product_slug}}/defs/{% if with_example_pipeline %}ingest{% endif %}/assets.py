@@ -3,8 +3,8 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ...contract import product_contract
-from ...product import DOMAIN, OWNERS
+from ...product import DOMAIN, DUCKDB_POOL, OWNERS
+from ..automation import source_condition
 from . import source_data
 
 RAW_SCHEMA = "raw"
@@ -29,17 +29,6 @@ RAW_TABLES = {
 }
 
 
-def refresh_cron(freshness_hours: float) -> str:
-    """A cron that refreshes at least twice per freshness window, on a whole-hour divisor of a day.
-
-    Two refreshes per window leave room for one failed or late run without breaking the SLA.
-    """
-    if freshness_hours >= 48:
-        return "0 0 * * *"
-    every = max([h for h in (1, 2, 3, 4, 6, 8, 12) if h <= freshness_hours / 2], default=1)
-    return "0 * * * *" if every == 1 else f"0 */{every} * * *"
-
-
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -48,13 +37,12 @@ def refresh_cron(freshness_hours: float) -> str:
             owners=OWNERS,
             group_name="ingestion",
             kinds={"python", "duckdb"},
-            automation_condition=dg.AutomationCondition.on_cron(
-                refresh_cron(product_contract().freshness_hours)
-            ),
+            automation_condition=source_condition(),
         )
         for table, (_, description) in RAW_TABLES.items()
     ],
     name=f"{DOMAIN}_raw_tables",
+    pool=DUCKDB_POOL,
 )
 def raw_tables(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     """Replace the raw tables with a fresh extract of the source system."""

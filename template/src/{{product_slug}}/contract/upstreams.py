@@ -1,0 +1,253 @@
+"""Upstream products, read only through their contracts.
+
+upstreams.yaml names each upstream contract. The first load pins what this product relies
+on (the contract's id, its major version, and the columns and types of every consumed
+port); every later load checks the upstream contract against those pins, so a breaking
+upstream change stops this product with one clear error instead of a failure deep inside
+dbt. The pins also generate the dbt sources that read the upstream's published Parquet.
+"""
+
+import functools
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..product import DBT_PROJECT_DIR, PRODUCT_ROOT
+from .checks import normalize_type
+from .model import Contract, ContractError, load_contract
+
+UPSTREAMS_FILE = PRODUCT_ROOT / "upstreams.yaml"
+UPSTREAM_MODELS = DBT_PROJECT_DIR / "models" / "upstreams"
+GENERATED_SOURCES = UPSTREAM_MODELS / "_upstream_sources.yml"
+#: dbt variable through which runs pass each upstream's published folder, by contract id.
+PUBLISHED_VAR = "upstream_published"
+
+
+class UpstreamError(ContractError):
+    """An upstream contract no longer keeps a promise this product pinned."""
+
+
+@dataclass(frozen=True)
+class UpstreamPort:
+    """One consumed port of an upstream product, with the columns this product pinned."""
+
+    name: str
+    description: str
+    columns: dict[str, str]
+    published_file: Path
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A pinned upstream product."""
+
+    path: str  # as written in upstreams.yaml
+    contract: Contract
+    major: int
+    ports: tuple[UpstreamPort, ...]
+
+    @property
+    def source_name(self) -> str:
+        """The dbt source through which models read this upstream."""
+        name = self.contract.document.dataProduct or self.contract.id
+        return re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
+
+    def published_dir(self) -> Path:
+        """Where the upstream publishes, by its own contract (not this product's settings)."""
+        return (self.contract.path.parent / self.contract.published_path).resolve()
+
+    def describe(self) -> str:
+        """`<name> (<id>)`: how errors name the upstream."""
+        return f"{self.contract.name} ({self.contract.id})"
+
+
+def _pin(entry: dict, contract: Contract) -> dict:
+    wanted = entry.get("ports")
+    ports = [p for p in contract.ports if not wanted or p.name in wanted]
+    missing = sorted(set(wanted or []) - {p.name for p in contract.ports})
+    if missing:
+        raise UpstreamError(
+            f"{UPSTREAMS_FILE.name}: upstream {contract.name} ({contract.id}) has no port "
+            f"{', '.join(missing)} (ports: {', '.join(p.name for p in contract.ports)})"
+        )
+    return {
+        "contract": entry["contract"],
+        "id": contract.id,
+        "major": contract.major,
+        "ports": {p.name: {c.name: c.physical_type for c in p.columns} for p in ports},
+    }
+
+
+def _broken_pins(entry: dict, contract: Contract) -> list[str]:
+    who = f"upstream {contract.name} ({contract.id})"
+    if entry.get("id") != contract.id:
+        return [
+            f"{who}: pinned contract id {entry.get('id')!r}, the file now holds {contract.id!r}"
+        ]
+    problems = []
+    if contract.major != entry["major"]:
+        problems.append(
+            f"{who}: pinned major version {entry['major']}, the contract is now {contract.version}"
+        )
+    for port_name, columns in entry["ports"].items():
+        port = next((p for p in contract.ports if p.name == port_name), None)
+        if port is None:
+            problems.append(f"{who}, port {port_name}: no longer in the contract")
+            continue
+        for column_name, pinned_type in columns.items():
+            column = port.column(column_name)
+            if column is None:
+                problems.append(
+                    f"{who}, port {port_name}, column {column_name}: gone from the contract"
+                )
+            elif normalize_type(column.physical_type) != normalize_type(pinned_type):
+                problems.append(
+                    f"{who}, port {port_name}, column {column_name}: "
+                    f"type {pinned_type} is now {column.physical_type}"
+                )
+    return problems
+
+
+def _header(path: Path) -> str:
+    """The comment block at the top of `path`, kept when the pins are written back."""
+    header = []
+    for line in path.read_text().splitlines(keepends=True) if path.exists() else []:
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    return "".join(header)
+
+
+def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[Upstream]:
+    """Read upstreams.yaml, pin what is not pinned yet (or everything, with `repin`),
+    and check every pin against the upstream's current contract.
+
+    Raises UpstreamError naming the upstream product, port and column of every broken pin.
+    """
+    if not path.exists():
+        return []
+    document = yaml.safe_load(path.read_text()) or {}
+    entries = document.get("upstreams") or []
+    problems, upstreams, pinned_now = [], [], False
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("contract"), str):
+            problems.append(f"upstreams[{index}]: needs `contract: <path to datacontract.yaml>`")
+            continue
+        try:
+            contract = load_contract(path.parent / entry["contract"])
+        except ContractError as error:
+            problems.append(f"upstreams[{index}] ({entry['contract']}): {error}")
+            continue
+        if repin or "major" not in entry or not isinstance(entry.get("ports"), dict):
+            entry = entries[index] = _pin(entry, contract)
+            pinned_now = True
+        broken = _broken_pins(entry, contract)
+        if broken:
+            problems += broken
+            continue
+        upstream_dir = (contract.path.parent / contract.published_path).resolve()
+        ports = tuple(
+            UpstreamPort(
+                name=name,
+                description=contract.port(name).description,
+                columns=dict(columns),
+                published_file=upstream_dir / f"{name}.parquet",
+            )
+            for name, columns in entry["ports"].items()
+        )
+        upstreams.append(Upstream(entry["contract"], contract, entry["major"], ports))
+    if problems:
+        raise UpstreamError(
+            f"{path} pins upstream contracts that no longer hold:\n"
+            + "\n".join(f"  - {problem}" for problem in problems)
+        )
+    if pinned_now:
+        path.write_text(_header(path) + yaml.safe_dump({"upstreams": entries}, sort_keys=False))
+    return upstreams
+
+
+def render_sources(upstreams: list[Upstream], dbt_dir: Path = DBT_PROJECT_DIR) -> str:
+    """The dbt sources reading each pinned port from its upstream's published Parquet file.
+
+    Runs pass each upstream's folder in the `upstream_published` variable; without it (a
+    `dbt build` by hand) the path relative to the dbt project, as pinned, is used.
+    """
+    sources = []
+    for upstream in upstreams:
+        relative = os.path.relpath(upstream.published_dir(), dbt_dir)
+        folder = (
+            f"{{{{ var('{PUBLISHED_VAR}', {{}}).get('{upstream.contract.id}', '{relative}') }}}}"
+        )
+        sources.append(
+            {
+                "name": upstream.source_name,
+                "description": f"Output ports of {upstream.describe()}, read through its contract.",
+                "meta": {
+                    "contract": upstream.path,
+                    "published_dir": folder,
+                    "external_location": "{published_dir}/{name}.parquet",
+                },
+                "tables": [
+                    {
+                        "name": port.name,
+                        "description": port.description,
+                        "meta": {
+                            "dagster": {
+                                "asset_key": [upstream.contract.domain, "published", port.name]
+                            }
+                        },
+                        "columns": [
+                            {"name": name, "data_type": kind} for name, kind in port.columns.items()
+                        ],
+                    }
+                    for port in upstream.ports
+                ],
+            }
+        )
+    header = "# Generated from upstreams.yaml and the upstream contracts; do not edit.\n"
+    return header + yaml.safe_dump({"sources": sources}, sort_keys=False)
+
+
+def staging_model(upstream: Upstream, port: UpstreamPort) -> tuple[str, str]:
+    """(file name, SQL) of the first model reading a consumed port; the team owns it after."""
+    name = f"stg_{upstream.source_name}__{port.name}"
+    sql = (
+        f"-- Output port {port.name} of {upstream.describe()}, read through its contract.\n"
+        "with\n\nsource as (\n\n"
+        f"    select * from {{{{ source('{upstream.source_name}', '{port.name}') }}}}\n\n"
+        ")\n\nselect * from source\n"
+    )
+    return f"{name}.sql", sql
+
+
+def sync_dbt_sources(upstreams: list[Upstream], dbt_dir: Path = DBT_PROJECT_DIR) -> bool:
+    """Write the generated sources and any missing staging model; True if a file changed."""
+    models = dbt_dir / "models" / "upstreams"
+    generated = models / GENERATED_SOURCES.name
+    if not upstreams:
+        if generated.exists():
+            generated.unlink()
+            return True
+        return False
+    changed = False
+    text = render_sources(upstreams, dbt_dir)
+    if not generated.exists() or generated.read_text() != text:
+        models.mkdir(parents=True, exist_ok=True)
+        generated.write_text(text)
+        changed = True
+    for upstream in upstreams:
+        for port in upstream.ports:
+            name, sql = staging_model(upstream, port)
+            if not (models / name).exists():
+                (models / name).write_text(sql)
+                changed = True
+    return changed
+
+
+@functools.cache
+def product_upstreams() -> tuple[Upstream, ...]:
+    """This product's upstreams, pinned and checked once per process."""
+    return tuple(load_upstreams())

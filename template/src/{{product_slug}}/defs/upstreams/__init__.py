@@ -1,0 +1,1 @@
+"""Upstream products' output ports, declared under their own keys."""

@@ -1,0 +1,44 @@
+"""The upstream ports this product reads, declared with the producers' own asset keys.
+
+In a workspace holding both products, the producer's publishing asset and this
+declaration share one key, so the two graphs join into one lineage.
+"""
+
+import re
+
+import dagster as dg
+
+from ...contract.upstreams import product_upstreams
+
+# Dagster accepts an owner that is an email (top-level domain of 2 to 7 letters) or a team.
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,7}")
+
+
+@dg.definitions
+def upstream_definitions() -> dg.Definitions:
+    """One external asset per pinned upstream port."""
+    specs = []
+    for upstream in product_upstreams():
+        contract = upstream.contract
+        owners = [f"team:{contract.owner_team}"] if contract.owner_team else []
+        if _EMAIL.fullmatch(contract.owner_email):
+            owners.append(contract.owner_email)
+        for port in upstream.ports:
+            specs.append(
+                dg.AssetSpec(
+                    key=[contract.domain, "published", port.name],
+                    description=(
+                        f"Output port {port.name} of {upstream.describe()}, major version "
+                        f"{upstream.major}: {port.description} Published by its own product."
+                    ),
+                    owners=owners,
+                    group_name="upstreams",
+                    kinds={"parquet"},
+                    metadata={
+                        "contract": dg.MetadataValue.path(str(contract.path)),
+                        "pinned_major": upstream.major,
+                        "path": dg.MetadataValue.path(str(port.published_file)),
+                    },
+                )
+            )
+    return dg.Definitions(assets=specs)

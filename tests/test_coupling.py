@@ -1,0 +1,170 @@
+"""Two products coupled only through a contract, in one Dagster instance.
+
+A producer (domain sales) publishes its ports; a consumer (domain marketing) names the
+producer's datacontract.yaml in upstream_contracts. The consumer's graph joins the
+producer's under the producer's own keys, its models refresh when the producer
+publishes, and a breaking change to the producer's contract stops the consumer at load.
+"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import copier
+import duckdb
+import pytest
+import yaml
+
+from conftest import ROOT, git_init, product_env, uv, uv_executable
+
+pytestmark = pytest.mark.product
+
+PORT_KEY = "sales/published/orders"
+CONSUMER_MODEL = "marketing/stg_sales_orders__orders"
+
+# Runs in the consumer's environment, against the instance both products share.
+AUTOMATION_SCRIPT = """
+import subprocess, sys
+import dagster as dg
+from web_events.definitions import defs as lazy_defs
+
+producer_dir, uv = sys.argv[1], sys.argv[2]
+model = dg.AssetKey.from_user_string("{model}")
+defs = lazy_defs()
+instance = dg.DagsterInstance.get()
+
+# The first evaluation only sets the cursor the later ones compare with.
+first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+
+result = dg.materialize(
+    [*defs.assets, *defs.asset_checks],
+    resources=defs.resources,
+    instance=instance,
+    selection=dg.AssetSelection.groups("upstreams"),
+)
+assert result.success
+quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+print("quiet", quiet.get_num_requested(model))
+
+# The producer publishes again: a new materialization of the port, nothing else.
+subprocess.run([uv, "run", "dg", "launch", "--assets", "{port}"], cwd=producer_dir, check=True,
+               capture_output=True)
+after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+print("after", after.get_num_requested(model))
+"""
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Producer and consumer side by side, installed, sharing one DAGSTER_HOME."""
+    root = tmp_path_factory.mktemp("workspace")
+    producer, consumer, home = root / "sales_orders", root / "web_events", root / "dagster_home"
+    copier.run_copy(str(ROOT), str(producer), defaults=True, vcs_ref="HEAD", quiet=True)
+    copier.run_copy(
+        str(ROOT),
+        str(consumer),
+        data={
+            "product_name": "Web Events",
+            "domain": "marketing",
+            "upstream_contracts": ["../sales_orders/datacontract.yaml"],
+        },
+        defaults=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    for product in (producer, consumer):
+        git_init(product)
+        uv("sync", cwd=product)
+    home.mkdir()
+    # The product's own instance settings (the DuckDB pool) apply to the shared instance.
+    shutil.copy(producer / "dagster.yaml", home / "dagster.yaml")
+    env = {"DAGSTER_HOME": str(home)}
+    # Create the instance's storage once, before processes race to create it.
+    uv("run", "python", "-c", "import dagster; dagster.DagsterInstance.get()", cwd=producer, env=env)
+    return {"producer": producer, "consumer": consumer, "home": home}
+
+
+def dagster_env(workspace) -> dict[str, str]:
+    return {"DAGSTER_HOME": str(workspace["home"])}
+
+
+def test_consumer_joins_the_producers_lineage(workspace) -> None:
+    consumer = workspace["consumer"]
+    listing = json.loads(uv("run", "dg", "list", "defs", "--json", cwd=consumer).stdout)
+    assets = {asset["asset_key"]: asset for asset in listing["assets"]}
+    assert PORT_KEY in assets and assets[PORT_KEY]["group_name"] == "upstreams"
+    assert {"team": "sales-data"} in assets[PORT_KEY]["owners"]
+    assert PORT_KEY in assets[CONSUMER_MODEL]["dependency_keys"]
+    # The first load pinned the upstream contract in the team's upstreams.yaml.
+    (pin,) = yaml.safe_load((consumer / "upstreams.yaml").read_text())["upstreams"]
+    assert pin["id"] == "sales.sales_orders" and pin["major"] == 1
+    assert pin["ports"]["orders"]["order_id"] == "bigint"
+
+
+def test_unpublished_upstream_is_explained(workspace) -> None:
+    launched = uv(
+        "run", "dg", "launch", "--assets", "group:upstreams",
+        cwd=workspace["consumer"], env=dagster_env(workspace), check=False,
+    )
+    output = launched.stdout + launched.stderr
+    assert launched.returncode != 0
+    assert f"Upstream port {PORT_KEY} of Sales Orders (sales.sales_orders) is not published yet" in output
+    assert "Materialize the producer first" in output
+
+
+def test_consumer_refreshes_when_the_producer_publishes(workspace) -> None:
+    producer, consumer = workspace["producer"], workspace["consumer"]
+    uv("run", "dg", "launch", "--assets", "*", cwd=producer, env=dagster_env(workspace))
+    script = AUTOMATION_SCRIPT.format(model=CONSUMER_MODEL, port=PORT_KEY)
+    completed = uv(
+        "run", "python", "-c", script, str(producer), uv_executable(),
+        cwd=consumer, env=dagster_env(workspace),
+    )
+    counts = dict(line.split() for line in completed.stdout.splitlines() if line[:5] in ("quiet", "after"))
+    # Nothing new upstream: nothing requested. The producer published: the model is requested.
+    assert (counts["quiet"], counts["after"]) == ("0", "1"), completed.stdout
+    # The consumer's model holds the producer's published rows.
+    published = producer / "data" / "published" / "orders.parquet"
+    with duckdb.connect(str(consumer / "data" / "warehouse.duckdb"), read_only=True) as conn:
+        read = conn.execute("select count(*) from upstreams.stg_sales_orders__orders").fetchone()[0]
+        expected = conn.execute(f"select count(*) from read_parquet('{published}')").fetchone()[0]
+    assert read == expected > 0
+
+
+def test_runs_launched_together_queue_on_the_duckdb_pool(workspace) -> None:
+    """Eight runs writing one DuckDB file at once: all succeed, none hits the file lock."""
+    producer = workspace["producer"]
+    env = {**product_env(), **dagster_env(workspace)}
+    runs = [
+        subprocess.Popen(
+            [uv_executable(), "run", "dg", "launch", "--assets", "group:ingestion"],
+            cwd=producer, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for _ in range(8)
+    ]
+    outputs = [run.communicate(timeout=900)[0] for run in runs]
+    failed = [out[-3000:] for run, out in zip(runs, outputs) if run.returncode != 0]
+    assert failed == [], failed[0] if failed else ""
+    assert not any("lock" in out.lower() and "conflicting lock" in out.lower() for out in outputs)
+    # The pool did the queueing: some step waited for it.
+    assert any("blocked by limit for pool sales_orders_duckdb" in out for out in outputs)
+
+
+def test_breaking_upstream_change_stops_the_consumer(workspace) -> None:
+    producer, consumer = workspace["producer"], workspace["consumer"]
+    contract_file = producer / "datacontract.yaml"
+    original = contract_file.read_text()
+    contract = yaml.safe_load(original)
+    contract["version"] = "2.0.0"
+    orders = contract["schema"][0]
+    orders["properties"] = [p for p in orders["properties"] if p["name"] != "coupon_code"]
+    contract_file.write_text(yaml.safe_dump(contract, sort_keys=False))
+    try:
+        checked = uv("run", "dg", "check", "defs", cwd=consumer, check=False)
+    finally:
+        contract_file.write_text(original)
+    output = checked.stdout + checked.stderr
+    assert checked.returncode != 0
+    assert "upstream Sales Orders (sales.sales_orders): pinned major version 1, the contract is now 2.0.0" in output
+    assert "upstream Sales Orders (sales.sales_orders), port orders, column coupon_code: gone from the contract" in output
