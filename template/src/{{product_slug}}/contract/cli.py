@@ -4,6 +4,8 @@ contract check             the contract is valid, the dbt models agree, catalog.
 contract catalog           regenerate catalog.yaml from the contract
 contract diff OLD NEW      list changes between two contract files; exit 1 on a breaking
                            change that the major version does not announce
+contract docs [--out DIR]  build the documentation site (default: site/): the contract as a
+                           page, linked to dbt's docs
 contract upstreams         pin new entries of upstreams.yaml, check every pin, and
                            regenerate the dbt sources reading the upstream ports
                            (--repin: pin every entry again, after a deliberate upgrade)
@@ -17,6 +19,7 @@ from .catalog import catalog_is_current, catalog_path, render_catalog
 from .compatibility import compare
 from .dbt import dbt_disagreements
 from .model import CONTRACT_FILE, ContractError, load_contract
+from .docs import SITE_DIR, build_site
 from .upstreams import load_upstreams, sync_dbt_sources
 
 
@@ -63,6 +66,12 @@ def _diff(old_path: Path, new_path: Path) -> int:
     return 0
 
 
+def _docs(path: Path, out: Path) -> int:
+    index = build_site(load_contract(path), load_upstreams(), out)
+    print(f"Wrote {index} (dbt docs in {index.parent / 'dbt'})")
+    return 0
+
+
 def _upstreams(repin: bool) -> int:
     upstreams = load_upstreams(repin=repin)
     sync_dbt_sources(upstreams)
@@ -84,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     diff = commands.add_parser("diff")
     diff.add_argument("old", type=Path)
     diff.add_argument("new", type=Path)
+    docs = commands.add_parser("docs")
+    docs.add_argument("--contract", type=Path, default=CONTRACT_FILE)
+    docs.add_argument("--out", type=Path, default=SITE_DIR)
     upstreams = commands.add_parser("upstreams")
     upstreams.add_argument("--repin", action="store_true")
     args = parser.parse_args(argv)
@@ -92,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args.contract)
         if args.command == "catalog":
             return _catalog(args.contract)
+        if args.command == "docs":
+            return _docs(args.contract, args.out)
         if args.command == "upstreams":
             return _upstreams(args.repin)
         return _diff(args.old, args.new)
