@@ -11,9 +11,9 @@ renamed as (
     select
         customer_id,
         full_name as customer_name,
+        signed_up_on,
         lower(email) as email,
-        upper(country_code) as country_code,
-        signed_up_on
+        upper(country_code) as country_code
 
     from source
 

@@ -11,8 +11,8 @@ renamed as (
     select
         product_id,
         product_name,
-        coalesce(category, 'uncategorized') as category,
-        cast(unit_price as decimal(10, 2)) as unit_price
+        cast(unit_price as decimal(10, 2)) as unit_price,
+        coalesce(category, 'uncategorized') as category
 
     from source
 

@@ -1,0 +1,425 @@
+"""Governance: CI files for the chosen `ci_provider`, quality gates a fresh render passes
+without changing a file, and deployment artifacts whose every command exists in the product.
+
+Render-only tests are cheap. The `product` tests install one product per variant, once per
+session, and run its pre-commit hooks, its dbt parse and its code server.
+"""
+
+import fnmatch
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import copier
+import dockerfile
+import pytest
+import yaml
+from conftest import git_init, product_env, run, uv
+from test_render import QUESTIONS, assert_clean
+
+CI_FILES = {
+    "github": {".github/workflows/ci.yml", ".github/CODEOWNERS"},
+    "gitlab": {".gitlab-ci.yml", ".gitlab/CODEOWNERS"},
+    "none": set(),
+}
+ALL_CI_FILES = set().union(*CI_FILES.values())
+TEMPLATE = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+UV = os.environ.get("UV") or shutil.which("uv") or "uv"
+
+
+def render(copie, **answers) -> Path:
+    result = copie.copy(extra_answers=answers)
+    assert result.exit_code == 0, result.exception
+    return result.project_dir
+
+
+def check_jsonschema(schema: str, path: Path) -> None:
+    """Validate `path` against a schema that check-jsonschema ships (no network needed)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+# --- ci_provider: the right files, and only those ---------------------------------------
+
+
+def test_ci_provider_choices_are_the_documented_ones() -> None:
+    assert QUESTIONS["ci_provider"]["choices"] == ["github", "gitlab", "none"]
+    assert QUESTIONS["ci_provider"]["default"] == "github"
+
+
+@pytest.mark.parametrize("ci_provider", QUESTIONS["ci_provider"]["choices"])
+def test_each_ci_provider_renders_its_files_only(copie, ci_provider: str) -> None:
+    project = render(copie, ci_provider=ci_provider, owner_team="growth-analytics")
+    assert_clean(project)
+    present = {name for name in ALL_CI_FILES if (project / name).exists()}
+    assert present == CI_FILES[ci_provider]
+    # No empty folder is left behind by the other providers' conditional names.
+    assert (project / ".github").exists() == (ci_provider == "github")
+    assert (project / ".gitlab").exists() == (ci_provider == "gitlab")
+    for name in CI_FILES[ci_provider]:
+        if name.endswith("CODEOWNERS"):
+            rules = [
+                line.split()
+                for line in (project / name).read_text().splitlines()
+                if line.strip() and not line.startswith("#")
+            ]
+            namespace = "your-org" if ci_provider == "github" else "your-group"
+            assert rules == [["*", f"@{namespace}/growth-analytics"]]
+    # The gates and the deployment artifacts do not depend on the CI service.
+    for name in [
+        ".pre-commit-config.yaml",
+        ".sqlfluff",
+        "Dockerfile",
+        ".dockerignore",
+        "deploy/helm/values.yaml",
+    ]:
+        assert (project / name).exists(), name
+
+
+def test_unknown_ci_provider_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="ci_provider"):
+        copier.run_copy(
+            str(TEMPLATE),
+            str(tmp_path / "product"),
+            data={"ci_provider": "jenkins"},
+            defaults=True,
+            vcs_ref="HEAD",
+            quiet=True,
+        )
+
+
+# --- GitHub Actions ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_example_pipeline", [True, False])
+def test_github_workflow(copie, with_example_pipeline: bool) -> None:
+    project = render(copie, ci_provider="github", with_example_pipeline=with_example_pipeline)
+    path = project / ".github/workflows/ci.yml"
+    check_jsonschema("vendor.github-workflows", path)
+    text = path.read_text()
+    workflow = yaml.safe_load(text)
+    assert workflow["permissions"] == {"contents": "read"}
+    # Every action is pinned by commit, with the release in a comment.
+    uses = re.findall(r"uses: (\S+)(.*)", text)
+    assert uses
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), action
+        assert re.fullmatch(r" # v\d+\.\d+\.\d+", comment), f"{action}: {comment!r}"
+    jobs = workflow["jobs"]
+    for name, job in jobs.items():
+        checkouts = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+        assert checkouts and all(s["with"]["persist-credentials"] is False for s in checkouts), name
+        assert any(s.get("uses", "").startswith("astral-sh/setup-uv@") for s in job["steps"]), name
+    runs = {name: "\n".join(s.get("run", "") for s in job["steps"]) for name, job in jobs.items()}
+    for name in ["pre-commit", "test", "dbt", "contract"]:
+        setup = next(s for s in jobs[name]["steps"] if "setup-uv" in s.get("uses", ""))
+        assert setup["with"]["enable-cache"] is True, name
+        assert "uv sync" in runs[name], name
+        assert jobs[name]["if"] == "github.event_name != 'schedule'"
+    assert "uv run pre-commit run --all-files" in runs["pre-commit"]
+    assert "uv run pytest" in runs["test"]
+    dbt_command = (
+        "uv run dg launch --assets '*'" if with_example_pipeline else "uv run dg check defs"
+    )
+    assert dbt_command in runs["dbt"]
+    assert "uv run contract check" in runs["contract"]
+    assert "git show origin/main:datacontract.yaml > /tmp/base.yaml" in runs["contract"]
+    assert "uv run contract diff /tmp/base.yaml datacontract.yaml" in runs["contract"]
+    # origin/main exists only with the full history, fetched by checkout itself.
+    assert jobs["contract"]["steps"][0]["with"]["fetch-depth"] == 0
+    update = jobs["template-update"]
+    assert update["continue-on-error"] is True
+    assert "schedule" in update["if"] and "copier check-update" in runs["template-update"]
+    assert workflow[True]["schedule"]  # PyYAML reads the key `on` as True.
+    # GitHub's own expressions survive rendering.
+    assert "${{ github.workflow }}" in text
+
+
+# --- GitLab CI -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_example_pipeline", [True, False])
+def test_gitlab_ci(copie, with_example_pipeline: bool) -> None:
+    project = render(
+        copie,
+        ci_provider="gitlab",
+        with_example_pipeline=with_example_pipeline,
+        python_version="3.12",
+    )
+    path = project / ".gitlab-ci.yml"
+    check_jsonschema("vendor.gitlab-ci", path)
+    pipeline = yaml.safe_load(path.read_text())
+    assert pipeline[".uv"]["image"] == "python:3.12"
+    assert ".uv-cache" in pipeline[".uv"]["cache"]["paths"]
+    assert pipeline["variables"]["UV_CACHE_DIR"] == ".uv-cache"
+    scripts = {
+        name: "\n".join(job.get("script", []))
+        for name, job in pipeline.items()
+        if isinstance(job, dict) and "script" in job
+    }
+    assert set(scripts) == {"pre-commit", "test", "dbt", "contract", "template-update"}
+    for name in ["pre-commit", "test", "dbt", "contract"]:
+        assert pipeline[name]["extends"] == ".uv" and "uv sync" in scripts[name], name
+    assert "uv run pre-commit run --all-files" in scripts["pre-commit"]
+    assert "uv run pytest" in scripts["test"]
+    dbt_command = (
+        "uv run dg launch --assets '*'" if with_example_pipeline else "uv run dg check defs"
+    )
+    assert dbt_command in scripts["dbt"]
+    assert "uv run contract check" in scripts["contract"]
+    assert "uv run contract diff /tmp/base.yaml datacontract.yaml" in scripts["contract"]
+    update = pipeline["template-update"]
+    assert update["allow_failure"] is True
+    assert update["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    assert "copier check-update" in scripts["template-update"]
+
+
+# --- Deployment artifacts (render only) ----------------------------------------------------
+
+
+def dockerfile_instructions(project: Path) -> list[dockerfile.Command]:
+    """The Dockerfile as BuildKit's own parser reads it."""
+    return list(dockerfile.parse_file(str(project / "Dockerfile")))
+
+
+def test_dockerfile_parses_and_lints(copie) -> None:
+    project = render(copie, python_version="3.13")
+    instructions = dockerfile_instructions(project)
+    by_name = {}
+    for instruction in instructions:
+        by_name.setdefault(instruction.cmd, []).append(instruction)
+    assert by_name["FROM"][0].value == ("python:3.13-slim",)
+    (install_uv,) = [c for c in by_name["RUN"] if "pip install" in c.value[0]]
+    assert "uv" in install_uv.value[0] and "curl" not in install_uv.value[0]
+    assert any(c.value == ("uv run dbt parse",) for c in by_name["RUN"])
+    assert by_name["EXPOSE"][0].value == ("4000",)
+    (cmd,) = by_name["CMD"]
+    assert cmd.json and cmd.value[:3] == ("dagster", "code-server", "start")
+    assert "sales_orders.definitions" in cmd.value
+    assert "ENTRYPOINT" not in by_name, "the Helm chart passes its command as args"
+    completed = subprocess.run(
+        [str(BIN / "hadolint"), "Dockerfile"],
+        cwd=project,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_dockerignore_keeps_what_the_image_needs(copie) -> None:
+    project = render(copie)
+    patterns = [
+        line
+        for line in (project / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    def ignored(path: str) -> bool:
+        verdict = False
+        for pattern in patterns:
+            negated = pattern.startswith("!")
+            pattern = pattern.lstrip("!").removeprefix("**/")
+            if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path.split("/")[-1], pattern):
+                verdict = not negated
+        return verdict
+
+    copied = [c for c in dockerfile_instructions(project) if c.cmd == "COPY"]
+    explicit = [name for c in copied for name in c.value[:-1] if name != "."]
+    for name in [
+        *explicit,
+        "README.md",
+        "src/sales_orders/definitions.py",
+        "dbt/dbt_project.yml",
+        "dbt/profiles.yml",
+        "datacontract.yaml",
+        "data/.gitignore",
+    ]:
+        assert not ignored(name), name
+    for name in [".venv", ".git", "data/warehouse.duckdb", "dbt/target", "tests"]:
+        assert ignored(name), name
+
+
+@pytest.mark.parametrize("product_slug", ["sales_orders", "web_events"])
+def test_helm_values_name_the_image_and_module(copie, product_slug: str) -> None:
+    project = render(copie, product_slug=product_slug, owner_team="growth-analytics")
+    values = yaml.safe_load((project / "deploy/helm/values.yaml").read_text())
+    user_code = values["dagster-user-deployments"]
+    assert user_code["enabled"] is True
+    (deployment,) = user_code["deployments"]
+    k8s_name = product_slug.replace("_", "-")
+    assert deployment["name"] == k8s_name
+    assert deployment["image"]["repository"].endswith(f"/growth-analytics/{k8s_name}")
+    assert deployment["image"]["tag"] and deployment["image"]["tag"] != "latest"
+    args = deployment["dagsterApiGrpcArgs"]
+    assert args[args.index("-m") + 1] == f"{product_slug}.definitions"
+    # The port the image exposes, and the warehouse on the mounted volume.
+    exposed = [c.value[0] for c in dockerfile_instructions(project) if c.cmd == "EXPOSE"]
+    assert [str(deployment["port"])] == exposed
+    env = {item["name"]: item["value"] for item in deployment["env"]}
+    (mount,) = deployment["volumeMounts"]
+    for name in ["DUCKDB_PATH", "PUBLISH_DIR"]:
+        assert Path(env[name]).is_absolute() and env[name].startswith(mount["mountPath"] + "/")
+    assert mount["name"] in {volume["name"] for volume in deployment["volumes"]}
+
+
+# --- Installed products: the gates pass, the image's commands exist ------------------------
+
+
+def installed_product(copie_session, **answers) -> Path:
+    """Render, install and commit a product, as a team's first commit would be."""
+    result = copie_session.copy(extra_answers=answers)
+    assert result.exit_code == 0, result.exception
+    project = result.project_dir
+    uv("sync", cwd=project)
+    # uv.lock is the team's to commit (docs/anatomy.md), so it is part of the first commit.
+    git_init(project)
+    return project
+
+
+@pytest.fixture(scope="session")
+def governed_product(copie_session) -> Path:
+    """The default product: example pipeline, GitHub workflow."""
+    return installed_product(copie_session)
+
+
+@pytest.fixture(scope="session")
+def governed_skeleton(copie_session) -> Path:
+    """The skeleton, with GitLab CI, so each CI file meets the YAML and whitespace hooks."""
+    return installed_product(copie_session, with_example_pipeline=False, ci_provider="gitlab")
+
+
+@pytest.mark.product
+@pytest.mark.parametrize("variant", ["governed_product", "governed_skeleton"])
+def test_fresh_render_passes_pre_commit_unchanged(request, variant: str) -> None:
+    project = request.getfixturevalue(variant)
+    completed = subprocess.run(
+        [UV, "run", "pre-commit", "run", "--all-files", "--color=never"],
+        cwd=project,
+        env=product_env(),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    changed = run(["git", "status", "--porcelain"], cwd=project).stdout
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert changed == "", f"pre-commit changed files of a fresh render:\n{changed}"
+    for hook in [
+        "ruff check",
+        "ruff format",
+        "sqlfluff lint",
+        "YAML parses",
+        "no secrets",
+        "data contract agrees",
+    ]:
+        assert re.search(re.escape(hook) + r".*(Passed|Skipped)", completed.stdout), hook
+
+
+@pytest.mark.product
+def test_sqlfluff_rejects_a_badly_styled_model(governed_product: Path) -> None:
+    """The SQL gate is live: upper-case keywords and a leading comma fail it."""
+    model = governed_product / "dbt" / "models" / "staging" / "stg_badly_styled.sql"
+    model.write_text("SELECT\n    customer_id\n    , email\nFROM {{ ref('stg_customers') }}\n")
+    try:
+        completed = subprocess.run(
+            [UV, "run", "sqlfluff", "lint", str(model)],
+            cwd=governed_product,
+            env=product_env(),
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        model.unlink()
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "CP01" in completed.stdout and "LT04" in completed.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.product
+def test_dockerfile_commands_exist_in_the_product(governed_product: Path, tmp_path: Path) -> None:
+    """Each RUN after the base image's pip, and the CMD, work in the installed product."""
+    project = governed_product
+    instructions = dockerfile_instructions(project)
+    env = {**product_env(), "UV_NO_DEV": "1", "UV_PYTHON_DOWNLOADS": "never"}
+    workdir = project
+    for instruction in instructions:
+        if instruction.cmd == "WORKDIR":
+            # The image keeps the repository's layout under its own folder.
+            workdir = project / Path(instruction.value[0]).relative_to(
+                next(c.value[0] for c in instructions if c.cmd == "WORKDIR")
+            )
+        if instruction.cmd != "RUN" or "pip install" in instruction.value[0]:
+            continue
+        if instruction.value[0].startswith("useradd"):
+            continue
+        command = instruction.value[0].split()
+        assert command[0] == "uv", instruction.value
+        if command[1] == "sync":
+            command.append("--dry-run")  # the product is installed; check the flags resolve
+        completed = subprocess.run(
+            [UV, *command[1:]],
+            cwd=workdir,
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert completed.returncode == 0, f"{instruction.value}: {completed.stderr[-3000:]}"
+    assert (project / "dbt" / "target" / "manifest.json").exists()
+
+    # CMD and HEALTHCHECK, on a free loopback port: the code server loads the module.
+    (cmd,) = [c.value for c in instructions if c.cmd == "CMD"]
+    (health,) = [c.value[1:] for c in instructions if c.cmd == "HEALTHCHECK"]
+    port = str(free_port())
+    cmd = [{"0.0.0.0": "127.0.0.1", "4000": port}.get(arg, arg) for arg in cmd]
+    health = [{"4000": port}.get(arg, arg) for arg in health]
+    # The image puts the product's environment first on PATH; dbt is found there.
+    env["PATH"] = f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
+    log_path = tmp_path / "code-server.log"
+    with log_path.open("w") as log:
+        # A session of its own: the server's worker process is stopped with it below.
+        server = subprocess.Popen(
+            cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            log_text = log_path.read_text()
+            if "Error while importing code" in log_text or server.poll() is not None:
+                pytest.fail(f"the code server did not load the module:\n{log_text[-4000:]}")
+            if f"Started Dagster code server for module {cmd[cmd.index('-m') + 1]}" in log_text:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the code server did not start in time:\n{log_path.read_text()[-4000:]}")
+        checked = subprocess.run(
+            health, cwd=project, env=env, check=False, capture_output=True, text=True
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
