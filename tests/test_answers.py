@@ -44,6 +44,7 @@ INVALID = [
     ("upstream_contracts", {"sales": "../sales/datacontract.yaml"}, "must be a list of paths"),
     ("upstream_contracts", ["../sales/contract.json"], "path of a contract's .yaml file"),
     ("upstream_contracts", [3], "path of a contract's .yaml file"),
+    ("upstream_contracts", ["a.json", "ok.yaml", "b.txt"], "file, got a.json, b.txt"),
     ("automation", "hourly", "hourly"),
     ("freshness_sla_hours", 0, "at least 1"),
     ("freshness_sla_hours", -3, "at least 1"),

@@ -7,13 +7,21 @@ from ..product import AUTOMATION
 
 
 def refresh_cron(freshness_hours: float) -> str:
-    """A cron that runs at least twice per freshness window, on a whole-hour divisor of a day.
+    """A cron that runs at least twice per freshness window.
 
     Two chances per window leave room for one failed or late run without breaking the SLA.
+    The interval is the longest divisor of an hour (in minutes) or of a day (in hours) that
+    fits twice into the window, so the schedule stays regular across hours and days.
     """
+    half_minutes = freshness_hours * 60 / 2
+    if half_minutes < 60:
+        every = max(
+            (m for m in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) if m <= half_minutes), default=1
+        )
+        return f"*/{every} * * * *"
     if freshness_hours >= 48:
         return "0 0 * * *"
-    every = max([h for h in (1, 2, 3, 4, 6, 8, 12) if h <= freshness_hours / 2], default=1)
+    every = max(h for h in (1, 2, 3, 4, 6, 8, 12) if h <= freshness_hours / 2)
     return "0 * * * *" if every == 1 else f"0 */{every} * * *"
 
 
