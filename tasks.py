@@ -58,7 +58,7 @@ def uv() -> list[str]:
         pass
     print("uv is missing: installing it with pip", flush=True)
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "uv"]
-    if subprocess.run(pip).returncode == 0:
+    if subprocess.run(pip, check=False).returncode == 0:
         return [sys.executable, "-m", "uv"]
     print(f"pip cannot install into {sys.executable}: using a private environment", flush=True)
     run([sys.executable, "-m", "venv", str(BOOTSTRAP)])
@@ -71,7 +71,7 @@ def run(command: list[str], cwd: Path = ROOT) -> None:
     print(f"+ {' '.join(command)}", flush=True)
     # A uv environment activated around this script is not the product's environment.
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    completed = subprocess.run(command, cwd=cwd, env=env)
+    completed = subprocess.run(command, cwd=cwd, env=env, check=False)
     if completed.returncode != 0:
         sys.exit(completed.returncode)
 
