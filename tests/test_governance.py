@@ -135,8 +135,8 @@ def test_github_workflow(copie, with_example_pipeline: bool) -> None:
     )
     assert dbt_command in runs["dbt"]
     assert "uv run contract check" in runs["contract"]
-    assert "git show origin/main:datacontract.yaml > /tmp/base.yaml" in runs["contract"]
-    assert "uv run contract diff /tmp/base.yaml datacontract.yaml" in runs["contract"]
+    assert "git show origin/main:datacontract.yaml > .main-datacontract.yaml" in runs["contract"]
+    assert "uv run contract diff .main-datacontract.yaml datacontract.yaml" in runs["contract"]
     # origin/main exists only with the full history, fetched by checkout itself.
     assert jobs["contract"]["steps"][0]["with"]["fetch-depth"] == 0
     update = jobs["template-update"]
@@ -179,7 +179,7 @@ def test_gitlab_ci(copie, with_example_pipeline: bool) -> None:
     )
     assert dbt_command in scripts["dbt"]
     assert "uv run contract check" in scripts["contract"]
-    assert "uv run contract diff /tmp/base.yaml datacontract.yaml" in scripts["contract"]
+    assert "uv run contract diff .main-datacontract.yaml datacontract.yaml" in scripts["contract"]
     update = pipeline["template-update"]
     assert update["allow_failure"] is True
     assert update["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
