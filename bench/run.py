@@ -1,6 +1,6 @@
 """Benchmark of a rendered data product against plain dbt.
 
-    uv run python bench/run.py [--quick] [--json PATH] [--workdir DIR] [--keep]
+    uv run python bench/run.py [--quick] [--json PATH] [--workdir DIR] [--keep] [--scale-timeout S]
 
 Renders products from this checkout into a temporary folder, runs them and prints a table of
 figures; with --json it also writes them to PATH. It measures, it never judges: a figure
@@ -153,8 +153,13 @@ class Runner:
         env: dict[str, str] | None = None,
         timeout: float = 3600,
         check: bool = True,
+        timeout_is_failure: bool = True,
     ) -> tuple[float, int | None, Path]:
-        """(seconds, exit code or None on timeout, log file) of one command."""
+        """(seconds, exit code or None on timeout, log file) of one command.
+
+        A command stopped at a timeout that was meant as a cap on a measurement
+        (`timeout_is_failure=False`) is not a failure: the benchmark never fails on a time.
+        """
         path = self.log_path(name)
         with path.open("w") as out:
             out.write(f"$ {' '.join(command)}   (in {cwd})\n")
@@ -176,7 +181,9 @@ class Runner:
                 _stop_group(process)
                 code = None
             elapsed = time.perf_counter() - start
-        if code != 0 and check:
+        if code is None and not timeout_is_failure:
+            log(f"  {name} stopped after {elapsed:.0f}s, as capped: see {path}")
+        elif code != 0 and check:
             what = "timed out" if code is None else f"exited {code}"
             self.failures.append(f"{name} {what}, see {path}")
             log(f"  {name} {what}: see {path}")
@@ -357,7 +364,8 @@ def materialize_pair(
         ]
         # Alternate which goes first, so a slow phase of the machine hits both sides alike.
         for side, command in pair if index % 2 == 0 else pair[::-1]:
-            limit = 1800.0
+            # The baseline is never capped on purpose; this only stops a hung command.
+            limit = 3600.0
             if side == "dagster":
                 limit = (
                     timeout if timeout > 0 else max(300.0, -timeout * (median(baseline) or 300.0))
@@ -368,6 +376,7 @@ def materialize_pair(
                 cwd=product,
                 env=fresh_data_env(data, f"{label}-{side}"),
                 timeout=limit,
+                timeout_is_failure=side != "dagster",
             )
             if side == "dagster":
                 if code is None:
@@ -650,6 +659,8 @@ def main(argv: list[str]) -> int:
             {
                 "default_ratio": default["ratio"],
                 "default_extra_s": default["extra_s"],
+                "default_ratio_is_lower_bound": default["dagster_timed_out"],
+                "default_extra_s_is_lower_bound": default["dagster_timed_out"],
                 "default_dagster_s": default["dagster_s"],
                 "default_baseline_s": default["baseline_s"],
                 "default_dagster_runs_s": default["dagster_runs_s"],
@@ -697,7 +708,6 @@ def main(argv: list[str]) -> int:
         if args.quick:
             figures["scale10000_ratio"] = None
             figures["load10000_vs_parse"] = None
-        figures["load10000_vs_parse_is_lower_bound"] = False
     except KeyboardInterrupt:
         log("interrupted: stopping what is still running")
         runner.failures.append("interrupted")
