@@ -102,11 +102,7 @@ def check_and_publish(package: str, duckdb_file: Path) -> tuple[float, float]:
             start = time.perf_counter()
             for check in checks_mod.port_checks(port, relation):
                 if check.sql is None:
-                    found = conn.execute(
-                        "select column_name, data_type from information_schema.columns"
-                        " where table_schema = ? and table_name = ? order by ordinal_position",
-                        [schema, table],
-                    ).fetchall()
+                    found = checks_mod.table_columns(conn, schema, table)
                     ok = not checks_mod.schema_differences(list(port.columns), found)
                 else:
                     ok = check.passes(conn.execute(check.sql).fetchone()[0])

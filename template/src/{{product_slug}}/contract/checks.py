@@ -191,3 +191,12 @@ def schema_differences(columns: list[Column], found: list[tuple[str, str]]) -> l
         if name in actual and actual[name] != kind
     ]
     return problems
+
+
+def table_columns(conn: Any, schema: str, table: str) -> list[tuple[str, str]]:
+    """(name, type) of every column of `schema.table` through a DB-API connection, in order."""
+    return conn.execute(
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table],
+    ).fetchall()

@@ -13,7 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from ...contract import ContractError, Port, product_contract
 from ...contract.dbt import dbt_disagreements
-from ...contract.checks import PortCheck, port_checks, schema_differences
+from ...contract.checks import PortCheck, port_checks, schema_differences, table_columns
 from ...product import DOMAIN, DUCKDB_POOL, OWNERS
 from ..automation import refresh_condition
 from ..dbt.project import load_manifest, model_relation
@@ -35,11 +35,7 @@ def _evaluate(
     conn: duckdb.DuckDBPyConnection, check: PortCheck, port: Port, schema: str, table: str
 ):
     if check.sql is None:
-        found = conn.execute(
-            "select column_name, data_type from information_schema.columns"
-            " where table_schema = ? and table_name = ? order by ordinal_position",
-            [schema, table],
-        ).fetchall()
+        found = table_columns(conn, schema, table)
         problems = (
             schema_differences(list(port.columns), found)
             if found
