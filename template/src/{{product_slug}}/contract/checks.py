@@ -1,7 +1,11 @@
-"""The checks a contract implies for one output port, as SQL any DuckDB connection runs.
+"""The checks a contract implies for one output port, as SQL for the active engine.
 
 Each check counts something in the port's table and compares the count with what the
-contract allows; the schema check compares the table's columns and types instead.
+contract allows; the schema check compares the table's columns and types instead. The
+SQL is the portable core every engine shares (count, sum, case, scalar subqueries); only
+identifier quoting, string literals and regular expressions differ, and `Dialect` holds
+those differences. The contract's types are DuckDB's spellings; `engine_type` says what
+each becomes on another engine.
 """
 
 import operator
@@ -35,7 +39,14 @@ _TYPE_ALIASES = {
     "DATETIME": "TIMESTAMP",
     "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
     "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE",
+    "TIMESTAMP_NTZ": "TIMESTAMP",
+    "INT64": "BIGINT",
+    "FLOAT64": "DOUBLE",
 }
+
+#: Engines with a single integer type (and Snowflake: one NUMBER type behind all numbers).
+_ONE_INTEGER_TYPE = {"snowflake", "bigquery"}
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT"}
 
 
 def normalize_type(physical_type: str) -> str:
@@ -48,8 +59,70 @@ def normalize_type(physical_type: str) -> str:
     return _TYPE_ALIASES.get(base, base) + args
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+def engine_type(physical_type: str, engine: str) -> str:
+    """The canonical type a column of `physical_type` has on `engine`.
+
+    Spark, Trino and DuckDB keep DuckDB's types under other spellings (`normalize_type`
+    resolves those); Snowflake and BigQuery store every integer in one 64-bit type and
+    Snowflake reports integers as NUMBER(38,0) and floats as FLOAT.
+    """
+    canonical = normalize_type(physical_type)
+    if engine in _ONE_INTEGER_TYPE:
+        if canonical in _INTEGER_TYPES or canonical == "DECIMAL(38,0)":
+            return "BIGINT"
+        if canonical in ("FLOAT", "DOUBLE"):
+            return "DOUBLE"
+        if engine == "snowflake" and canonical.startswith("VARCHAR("):
+            return "VARCHAR"
+    return canonical
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between engines in the checks' SQL."""
+
+    engine: str
+    quote_char: str = '"'
+    #: Whether a backslash escapes in string literals (it does on Spark, BigQuery, Snowflake).
+    backslash_escapes: bool = False
+    #: SQL true when {column} matches the whole of {pattern} (a string literal).
+    full_match: str = "regexp_like({column}, {anchored})"
+
+    def quote(self, identifier: str) -> str:
+        return (
+            self.quote_char
+            + identifier.replace(self.quote_char, self.quote_char * 2)
+            + self.quote_char
+        )
+
+    def literal(self, value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return repr(value)
+        text = str(value)
+        if self.backslash_escapes:
+            return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return "'" + text.replace("'", "''") + "'"
+
+    def matches(self, column: str, pattern: str) -> str:
+        return self.full_match.format(
+            column=column,
+            pattern=self.literal(pattern),
+            anchored=self.literal(f"^(?:{pattern})$"),
+        )
+
+
+DIALECTS = {
+    "duckdb": Dialect("duckdb", full_match="regexp_full_match({column}, {pattern})"),
+    "spark": Dialect("spark", "`", True, "{column} rlike {anchored}"),
+    "trino": Dialect("trino"),
+    # Snowflake's REGEXP_LIKE matches the whole string by itself.
+    "snowflake": Dialect(
+        "snowflake", backslash_escapes=True, full_match="regexp_like({column}, {pattern})"
+    ),
+    "bigquery": Dialect("bigquery", "`", True, "regexp_contains({column}, {anchored})"),
+}
 
 
 _COMPARE: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
@@ -89,8 +162,8 @@ class PortCheck:
 SCHEMA_CHECK = "schema_matches_contract"
 
 
-def _rule_sql(rule: QualityRule, table: str) -> str:
-    column = _quote(rule.column) if rule.column else None
+def _rule_sql(rule: QualityRule, table: str, dialect: Dialect) -> str:
+    column = dialect.quote(rule.column) if rule.column else None
     if rule.kind == "sql":
         return rule.query.replace("${table}", table).replace("${column}", column or "")
     if rule.metric == "rowCount":
@@ -99,15 +172,15 @@ def _rule_sql(rule: QualityRule, table: str) -> str:
         missing = [value for value in rule.arguments.get("missingValues", []) if value is not None]
         condition = f"{column} is null"
         if missing:
-            condition += f" or {column} in ({', '.join(_literal(v) for v in missing)})"
+            condition += f" or {column} in ({', '.join(dialect.literal(v) for v in missing)})"
         return f"select count(*) from {table} where {condition}"
     if rule.metric == "invalidValues":
         valid = rule.arguments.get("validValues")
         pattern = rule.arguments.get("pattern")
         if valid:
-            condition = f"{column} not in ({', '.join(_literal(v) for v in valid)})"
+            condition = f"{column} not in ({', '.join(dialect.literal(v) for v in valid)})"
         elif pattern:
-            condition = f"not regexp_full_match({column}, {_literal(pattern)})"
+            condition = f"not {dialect.matches(column, pattern)}"
         else:
             raise ValueError(
                 f"quality rule {rule.name}: invalidValues needs validValues or pattern"
@@ -118,16 +191,9 @@ def _rule_sql(rule: QualityRule, table: str) -> str:
     raise ValueError(f"quality rule {rule.name}: unknown metric {rule.metric!r}")
 
 
-def _literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def port_checks(port: Port, table: str) -> list[PortCheck]:
-    """Every check the contract implies for `port`, whose rows are in `table`."""
+def port_checks(port: Port, table: str, engine: str = "duckdb") -> list[PortCheck]:
+    """Every check the contract implies for `port`, whose rows are in `table` on `engine`."""
+    dialect = DIALECTS[engine]
     checks = [
         PortCheck(
             SCHEMA_CHECK,
@@ -136,7 +202,7 @@ def port_checks(port: Port, table: str) -> list[PortCheck]:
         )
     ]
     for column in port.columns:
-        quoted = _quote(column.name)
+        quoted = dialect.quote(column.name)
         if column.required:
             checks.append(
                 PortCheck(
@@ -154,14 +220,16 @@ def port_checks(port: Port, table: str) -> list[PortCheck]:
                 )
             )
     if port.primary_key:
-        key = ", ".join(_quote(name) for name in port.primary_key)
+        key = ", ".join(dialect.quote(name) for name in port.primary_key)
+        any_null = " or ".join(f"{dialect.quote(name)} is null" for name in port.primary_key)
         checks.append(
             PortCheck(
                 "primary_key_is_unique",
                 f"The primary key ({', '.join(port.primary_key)}) identifies one row and is never null.",
-                f"select count(*) - count(distinct ({key})) + count(*) filter"
-                f" (where {' or '.join(f'{_quote(n)} is null' for n in port.primary_key)})"
-                f" from {table}",
+                # Rows minus distinct keys counts duplicates; rows with a null key part are added.
+                f"select (select count(*) from {table})"
+                f" - (select count(*) from (select distinct {key} from {table}) as keys)"
+                f" + (select count(*) from {table} where {any_null})",
             )
         )
     for rule in port.quality:
@@ -169,7 +237,7 @@ def port_checks(port: Port, table: str) -> list[PortCheck]:
             PortCheck(
                 rule.name,
                 rule.description or f"Quality rule {rule.name} of the contract.",
-                _rule_sql(rule, table),
+                _rule_sql(rule, table, dialect),
                 rule.operator,
                 rule.threshold,
             )
@@ -177,10 +245,12 @@ def port_checks(port: Port, table: str) -> list[PortCheck]:
     return checks
 
 
-def schema_differences(columns: list[Column], found: list[tuple[str, str]]) -> list[str]:
+def schema_differences(
+    columns: list[Column], found: list[tuple[str, str]], engine: str = "duckdb"
+) -> list[str]:
     """What differs between the contract's columns and (name, type) pairs found in a table."""
-    expected = {c.name: normalize_type(c.physical_type) for c in columns}
-    actual = {name: normalize_type(kind) for name, kind in found}
+    expected = {c.name: engine_type(c.physical_type, engine) for c in columns}
+    actual = {name: engine_type(kind, engine) for name, kind in found}
     problems = [
         f"missing column {name} ({kind})" for name, kind in expected.items() if name not in actual
     ]
@@ -191,12 +261,3 @@ def schema_differences(columns: list[Column], found: list[tuple[str, str]]) -> l
         if name in actual and actual[name] != kind
     ]
     return problems
-
-
-def table_columns(conn: Any, schema: str, table: str) -> list[tuple[str, str]]:
-    """(name, type) of every column of `schema.table` through a DB-API connection, in order."""
-    return conn.execute(
-        "select column_name, data_type from information_schema.columns"
-        " where table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, table],
-    ).fetchall()

@@ -1,25 +1,43 @@
 """Resources shared by the product's assets, and how its runs execute."""
 
-import dagster as dg
-from dagster_dbt import DbtCliResource
-from dagster_duckdb import DuckDBResource
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from ..product import duckdb_path
-from .dbt.project import dbt_project
+import dagster as dg
+
+from ..product import DBT_PROJECT_DIR
+from ..warehouse import Warehouse, connect
+from .dbt.runner import InProcessDbt
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The engine of the active dbt target, for the product's Python steps.
+
+    `engine` overrides the engine chosen by `DBT_TARGET` (dev: DuckDB, prod: the
+    `warehouse` answer); leave it empty to follow dbt.
+    """
+
+    engine: str | None = None
+
+    @contextmanager
+    def connect(self) -> Iterator[Warehouse]:
+        with connect(self.engine) as warehouse:
+            yield warehouse
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    """The warehouse connection, the dbt CLI, and the in-process executor.
+    """The warehouse, dbt run in-process, and the in-process executor.
 
-    Every step of a run writes the same DuckDB file, which admits one writer at a time,
-    so separate step processes would only wait on each other; running the steps in the
-    run's own process removes a process start per step.
+    Every step of a run writes the same warehouse, and on DuckDB the same file, which
+    admits one writer at a time, so separate step processes would only wait on each
+    other; running the steps in the run's own process removes a process start per step
+    and lets dbt share the process's warehouse session.
     """
     return dg.Definitions(
         resources={
-            "duckdb": DuckDBResource(database=str(duckdb_path())),
-            "dbt": DbtCliResource(project_dir=dbt_project),
+            "warehouse": WarehouseResource(),
+            "dbt": InProcessDbt(project_dir=str(DBT_PROJECT_DIR)),
         },
         executor=dg.in_process_executor,
     )

@@ -3,12 +3,13 @@
 import json
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslatorSettings, dbt_assets
 
 from ...contract import product_contract
 from ...contract.upstreams import PUBLISHED_VAR, product_upstreams
-from ...product import DOMAIN, DUCKDB_POOL
+from ...product import DOMAIN, DUCKDB_POOL, active_engine
 from .project import dbt_project, load_manifest
+from .runner import InProcessDbt
 from .translator import ProductTranslator
 
 
@@ -38,28 +39,33 @@ def dbt_definitions() -> dg.Definitions:
     if not any(node["resource_type"] in _MATERIALIZED_TYPES for node in manifest["nodes"].values()):
         return dg.Definitions()
 
+    translator = ProductTranslator(
+        product_contract(),
+        # Tests on the raw sources become checks on the ingestion asset that lands them.
+        settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True),
+    )
+
     @dbt_assets(
         manifest=manifest,
         project=dbt_project,
-        dagster_dbt_translator=ProductTranslator(
-            product_contract(),
-            # Tests on the raw sources become checks on the ingestion asset that lands them.
-            settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True),
-        ),
+        dagster_dbt_translator=translator,
         name=f"{DOMAIN}_dbt_models",
         pool=DUCKDB_POOL,
     )
-    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    def dbt_models(context: dg.AssetExecutionContext, dbt: InProcessDbt):
         """Run `dbt build` on the selected models: each is tested right after it is built.
 
         Each upstream product's published folder reaches dbt's sources as a variable,
         resolved from the upstream's own contract.
         """
         _require_published_upstreams(context)
+        if active_engine() == "spark":
+            # Start the session dbt's `session` method will share (see warehouse.py).
+            from ...warehouse import spark_session
+
+            spark_session()
         published = {u.contract.id: str(u.published_dir()) for u in product_upstreams()}
-        args = (
-            ["build", "--vars", json.dumps({PUBLISHED_VAR: published})] if published else ["build"]
-        )
-        yield from dbt.cli(args, context=context).stream()
+        extra = ["--vars", json.dumps({PUBLISHED_VAR: published})] if published else []
+        yield from dbt.build(context, manifest, translator, dbt_project, extra)
 
     return dg.Definitions(assets=[dbt_models])

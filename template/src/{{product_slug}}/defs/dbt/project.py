@@ -2,13 +2,14 @@
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from dagster_dbt import DbtProject
 
 from ...contract.upstreams import product_upstreams, sync_dbt_sources
-from ...product import DBT_PROJECT_DIR
+from ...product import DBT_PROJECT_DIR, active_engine
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
@@ -43,9 +44,18 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     if (
         not manifest.exists()
         or _newest_source_mtime(project.project_dir) > manifest.stat().st_mtime
+        or _parsed_for(manifest) != active_engine()
     ):
         project.preparer.prepare(project)
     return manifest
+
+
+def _parsed_for(manifest: Path) -> str | None:
+    """The engine a manifest was parsed for: switching DBT_TARGET makes it stale."""
+    with manifest.open("rb") as file:
+        head = file.read(4096).decode("utf-8", errors="replace")
+    found = re.search(r'"adapter_type":\s*"([^"]+)"', head)
+    return found.group(1) if found else None
 
 
 @functools.cache

@@ -2,21 +2,21 @@
 
 The checks run after the port's dbt model is built and are blocking: when one fails,
 nothing downstream of the port runs, so the port is not published and the previously
-published file stays as it was.
+published version stays as it was. Both run on the engine of the active dbt target.
 """
 
 from datetime import timedelta
 
 import dagster as dg
-import duckdb
-from dagster_duckdb import DuckDBResource
 
 from ...contract import ContractError, Port, product_contract
+from ...contract.checks import DIALECTS, PortCheck, port_checks, schema_differences
 from ...contract.dbt import dbt_disagreements
-from ...contract.checks import PortCheck, port_checks, schema_differences, table_columns
-from ...product import DOMAIN, DUCKDB_POOL, OWNERS
+from ...product import DOMAIN, DUCKDB_POOL, OWNERS, active_engine
+from ...warehouse import Warehouse, relation
 from ..automation import refresh_condition
 from ..dbt.project import load_manifest, model_relation
+from ..resources import WarehouseResource
 
 PUBLISHED = "published"
 
@@ -31,31 +31,32 @@ def published_key(port: Port) -> dg.AssetKey:
     return dg.AssetKey([DOMAIN, PUBLISHED, port.name])
 
 
-def _evaluate(
-    conn: duckdb.DuckDBPyConnection, check: PortCheck, port: Port, schema: str, table: str
-):
+def _evaluate(wh: Warehouse, check: PortCheck, port: Port, schema: str, table: str):
     if check.sql is None:
-        found = table_columns(conn, schema, table)
+        found = wh.columns(schema, table)
         problems = (
-            schema_differences(list(port.columns), found)
+            schema_differences(list(port.columns), found, wh.engine)
             if found
             else [f"{schema}.{table} does not exist"]
         )
-        return not problems, {"problems": "\n".join(problems) or "none"}
+        return not problems, {"problems": "\n".join(problems) or "none", "engine": wh.engine}
     try:
-        observed = conn.execute(check.sql).fetchone()[0]
-    except duckdb.Error as error:
-        return False, {"error": str(error), "query": check.sql}
+        observed = wh.scalar(check.sql)
+    except Exception as error:  # noqa: BLE001 - any engine's error fails the check, named
+        return False, {"error": str(error), "query": check.sql, "engine": wh.engine}
     return check.passes(observed), {
         "observed": observed if isinstance(observed, (int, float)) else str(observed),
         "expected": check.expectation(),
         "query": check.sql,
+        "engine": wh.engine,
     }
 
 
 def _checks_for(port: Port, schema: str, table: str) -> dg.AssetChecksDefinition:
-    relation = f'"{schema}"."{table}"'
-    checks = port_checks(port, relation)
+    # The checks' SQL is written for the engine of the target the definitions load for.
+    engine = active_engine()
+    dialect = DIALECTS[engine]
+    checks = port_checks(port, f"{dialect.quote(schema)}.{dialect.quote(table)}", engine)
     key = port_key(port)
 
     @dg.multi_asset_check(
@@ -66,11 +67,11 @@ def _checks_for(port: Port, schema: str, table: str) -> dg.AssetChecksDefinition
         name=f"{DOMAIN}_{port.name}_contract_checks",
         pool=DUCKDB_POOL,
     )
-    def contract_checks(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
+    def contract_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
         """Evaluate every check the contract implies for this port."""
-        with duckdb.get_connection() as conn:
+        with warehouse.connect() as wh:
             for check in checks:
-                passed, metadata = _evaluate(conn, check, port, schema, table)
+                passed, metadata = _evaluate(wh, check, port, schema, table)
                 if not passed:
                     context.log.error(
                         f"Contract check {check.name} failed on {key.to_user_string()}: {metadata}"
@@ -88,18 +89,23 @@ def _checks_for(port: Port, schema: str, table: str) -> dg.AssetChecksDefinition
 
 def _publisher(port: Port, schema: str, table: str, freshness_hours: float) -> dg.AssetsDefinition:
     contract = product_contract()
-    relation = f'"{schema}"."{table}"'
+    engine = active_engine()
+    where = (
+        "as one Parquet file"
+        if engine == "duckdb"
+        else f"as table published.{port.name} on {engine}"
+    )
 
     @dg.asset(
         key=published_key(port),
         deps=[port_key(port)],
         description=(
             f"Output port {port.name} of contract {contract.id}: {port.description} Published"
-            f" as Parquet after every contract check of {port.model} has passed."
+            f" {where} after every contract check of {port.model} has passed."
         ),
         owners=OWNERS,
         group_name="ports",
-        kinds={"parquet"},
+        kinds={"parquet"} if engine == "duckdb" else {"parquet", engine},
         automation_condition=refresh_condition(),
         pool=DUCKDB_POOL,
         freshness_policy=dg.FreshnessPolicy.time_window(
@@ -107,17 +113,17 @@ def _publisher(port: Port, schema: str, table: str, freshness_hours: float) -> d
         ),
         metadata={"contract_version": contract.version, "contract_id": contract.id},
     )
-    def publish(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-        """Publish the port's table as one Parquet file, atomically."""
-        from .publish import publish_table
-
-        target = contract.published_file(port)
-        with duckdb.get_connection() as conn:
-            rows = publish_table(conn, relation, target)
+    def publish(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Publish the port's table, atomically, where consumers read it."""
+        with warehouse.connect() as wh:
+            target = wh.publish(schema, table, port.name, contract.published_file(port))
+            rows = wh.scalar(f"select count(*) from {relation(wh, schema, table)}")
         context.log.info(f"Published {rows} rows of {port.name} to {target}")
         return dg.MaterializeResult(
             metadata={
-                "path": dg.MetadataValue.path(str(target)),
+                "path": dg.MetadataValue.path(target),
                 "dagster/row_count": rows,
                 "contract_version": contract.version,
             }

@@ -4,10 +4,12 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
+import pyarrow as pa
 
 from ...product import DOMAIN, DUCKDB_POOL, OWNERS
+from ...warehouse import relation
 from ..automation import refresh_condition
+from ..resources import WarehouseResource
 
 ANALYTICS_SCHEMA = "analytics"
 #: Orders that count as revenue: a placed order is not yet billed, a returned one is refunded.
@@ -35,19 +37,18 @@ def forecast_daily_revenue(daily_revenue: dict[date, Decimal], last_day: date) -
     ),
     owners=OWNERS,
     group_name="analytics",
-    kinds={"python", "duckdb"},
+    kinds={"python", "table"},
     automation_condition=refresh_condition(),
     pool=DUCKDB_POOL,
 )
-def revenue_forecast(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+def revenue_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Forecast daily revenue and store one row per forecast day."""
-    with duckdb.get_connection() as conn:
-        rows = conn.execute(
-            "select order_date, sum(amount) from marts.fct_orders"
-            f" where status in ({', '.join('?' for _ in REVENUE_STATUSES)})"
-            " group by order_date",
-            list(REVENUE_STATUSES),
-        ).fetchall()
+    statuses = ", ".join(f"'{status}'" for status in REVENUE_STATUSES)
+    with warehouse.connect() as wh:
+        rows = wh.rows(
+            f"select order_date, sum(amount) from {relation(wh, 'marts', 'fct_orders')}"
+            f" where status in ({statuses}) group by order_date"
+        )
         if not rows:
             raise dg.Failure(
                 "marts.fct_orders holds no shipped or completed order to forecast from"
@@ -55,24 +56,19 @@ def revenue_forecast(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         daily_revenue = {day: Decimal(amount) for day, amount in rows}
         last_day = max(daily_revenue)
         forecast = forecast_daily_revenue(daily_revenue, last_day)
-        forecast_rows = [
-            (last_day + timedelta(days=ahead), forecast) for ahead in range(1, HORIZON_DAYS + 1)
-        ]
-        conn.execute(f"create schema if not exists {ANALYTICS_SCHEMA}")
-        conn.execute("begin transaction")
-        conn.execute(
-            f"create or replace table {ANALYTICS_SCHEMA}.revenue_forecast"
-            " (forecast_date date, forecast_revenue decimal(14, 2))"
+        days = [last_day + timedelta(days=ahead) for ahead in range(1, HORIZON_DAYS + 1)]
+        table = pa.table(
+            {
+                "forecast_date": pa.array(days, pa.date32()),
+                "forecast_revenue": pa.array([forecast] * len(days), pa.decimal128(14, 2)),
+            }
         )
-        conn.executemany(
-            f"insert into {ANALYTICS_SCHEMA}.revenue_forecast values (?, ?)", forecast_rows
-        )
-        conn.execute("commit")
+        wh.replace_table(ANALYTICS_SCHEMA, "revenue_forecast", table)
     context.log.info(f"Forecast {forecast} per day from {last_day + timedelta(days=1)}")
     return dg.MaterializeResult(
         metadata={
             "forecast_daily_revenue": dg.MetadataValue.float(float(forecast)),
             "last_order_date": dg.MetadataValue.text(last_day.isoformat()),
-            "dagster/row_count": len(forecast_rows),
+            "dagster/row_count": len(days),
         }
     )

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import pyarrow as pa
+
 SEED = 20240101
 FIRST_DAY = date(2024, 1, 1)
 DAYS = 182
@@ -23,27 +25,57 @@ STATUSES = ("placed", "shipped", "completed", "returned")
 # A re-sent order moves its status forward: the latest delivery is the truth.
 NEXT_STATUS = {"placed": "shipped", "shipped": "completed", "completed": "returned"}
 
-CUSTOMER_COLUMNS = ("customer_id", "full_name", "email", "country_code", "signed_up_on")
-PRODUCT_COLUMNS = ("product_id", "product_name", "category", "unit_price")
-ORDER_COLUMNS = (
-    "order_id",
-    "customer_id",
-    "product_id",
-    "quantity",
-    "status",
-    "ordered_at",
-    "coupon_code",
-    "_loaded_at",
-)
+# Column types of the raw tables, as the source system delivers them.
+RAW_SCHEMAS = {
+    "customers": pa.schema(
+        [
+            ("customer_id", pa.int64()),
+            ("full_name", pa.string()),
+            ("email", pa.string()),
+            ("country_code", pa.string()),
+            ("signed_up_on", pa.date32()),
+        ]
+    ),
+    "products": pa.schema(
+        [
+            ("product_id", pa.int64()),
+            ("product_name", pa.string()),
+            ("category", pa.string()),
+            ("unit_price", pa.decimal128(10, 2)),
+        ]
+    ),
+    "orders": pa.schema(
+        [
+            ("order_id", pa.int64()),
+            ("customer_id", pa.int64()),
+            ("product_id", pa.int64()),
+            ("quantity", pa.int32()),
+            ("status", pa.string()),
+            ("ordered_at", pa.timestamp("us")),
+            ("coupon_code", pa.string()),
+            ("_loaded_at", pa.timestamp("us")),
+        ]
+    ),
+}
 
 
 @dataclass(frozen=True)
 class SourceData:
-    """The rows of one extract, as tuples in the order of the *_COLUMNS constants."""
+    """The rows of one extract, as tuples in the column order of `RAW_SCHEMAS`."""
 
     customers: list[tuple]
     products: list[tuple]
     orders: list[tuple]
+
+    def tables(self) -> dict[str, pa.Table]:
+        """The extract as one Arrow table per raw table, typed by `RAW_SCHEMAS`."""
+        rows = {"customers": self.customers, "products": self.products, "orders": self.orders}
+        return {
+            name: pa.Table.from_pylist(
+                [dict(zip(schema.names, row)) for row in rows[name]], schema=schema
+            )
+            for name, schema in RAW_SCHEMAS.items()
+        }
 
 
 def generate(seed: int = SEED) -> SourceData:

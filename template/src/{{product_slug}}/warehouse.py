@@ -1,0 +1,365 @@
+"""The warehouse the product's Python code reads and writes, whichever engine it is.
+
+dbt reaches the engine through its profile; the product's own Python steps (landing raw
+data, the contract checks, publishing the output ports) reach it through `connect()`,
+which opens the engine of the active dbt target: the local DuckDB file for `dev`, the
+`warehouse` answer's engine for `prod`. Every engine offers the same few operations, so
+the steps are written once. This module does not import Dagster.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from .product import PRODUCT_SLUG, active_engine, duckdb_path, spark_paths
+
+#: Schema holding the published output ports on engines that publish tables.
+PUBLISHED_SCHEMA = "published"
+
+
+class Warehouse(Protocol):
+    """What the product's Python steps need from an engine."""
+
+    engine: str
+
+    def quote(self, identifier: str) -> str:
+        """`identifier` quoted for this engine's SQL."""
+
+    def rows(self, sql: str) -> list[tuple]:
+        """Every row `sql` returns, as tuples."""
+
+    def scalar(self, sql: str) -> Any:
+        """The single value `sql` returns."""
+
+    def columns(self, schema: str, table: str) -> list[tuple[str, str]]:
+        """(name, type) of every column of `schema.table` in order; empty if it does not exist."""
+
+    def replace_table(self, schema: str, table: str, data: pa.Table) -> int:
+        """Replace `schema.table` with `data` in one step; return the row count."""
+
+    def publish(self, schema: str, table: str, port: str, parquet_file: Path) -> str:
+        """Publish `schema.table` as output port `port`, atomically; return where it went."""
+
+
+def relation(warehouse: Warehouse, schema: str, table: str) -> str:
+    return f"{warehouse.quote(schema)}.{warehouse.quote(table)}"
+
+
+class DuckDBWarehouse:
+    """The embedded DuckDB file: development, and production on one machine."""
+
+    engine = "duckdb"
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def quote(self, identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def rows(self, sql: str) -> list[tuple]:
+        return self.conn.execute(sql).fetchall()
+
+    def scalar(self, sql: str) -> Any:
+        return self.conn.execute(sql).fetchone()[0]
+
+    def columns(self, schema: str, table: str) -> list[tuple[str, str]]:
+        return self.conn.execute(
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+
+    def replace_table(self, schema: str, table: str, data: pa.Table) -> int:
+        self.conn.execute(f"create schema if not exists {self.quote(schema)}")
+        self.conn.register("_landing", data)
+        try:
+            # One statement: a failed load leaves the previous table as it was.
+            self.conn.execute(
+                f"create or replace table {relation(self, schema, table)} as select * from _landing"
+            )
+        finally:
+            self.conn.unregister("_landing")
+        return data.num_rows
+
+    def publish(self, schema: str, table: str, port: str, parquet_file: Path) -> str:
+        """Write the port as one Parquet file, replaced by a rename once it is complete.
+
+        The rows go to a hidden file beside the target, are flushed to disk and counted
+        again from the file (the audit), and only then replace the target: a reader sees
+        the old version or the new one, never a mix, and a failure leaves the old one.
+        """
+        source = relation(self, schema, table)
+        parquet_file.parent.mkdir(parents=True, exist_ok=True)
+        staging = parquet_file.with_name(f".{parquet_file.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            self.conn.execute(f"copy (select * from {source}) to '{staging}' (format parquet)")
+            with open(staging, "rb") as written:
+                os.fsync(written.fileno())
+            published = self.scalar(f"select count(*) from read_parquet('{staging}')")
+            expected = self.scalar(f"select count(*) from {source}")
+            if published != expected:
+                raise RuntimeError(f"{staging} holds {published} rows, {source} has {expected}")
+            os.replace(staging, parquet_file)
+        finally:
+            staging.unlink(missing_ok=True)
+        return str(parquet_file)
+
+
+def spark_session() -> Any:
+    """The process's Spark session, configured like the dbt profile's `prod` target.
+
+    dbt's `session` method asks for the active session, so when this one exists first,
+    dbt, the ingestion and the contract checks share it and its metastore.
+    """
+    from pyspark.sql import SparkSession
+
+    paths = spark_paths()
+    metastore = paths["SPARK_METASTORE_DIR"]
+    return (
+        SparkSession.builder.appName(PRODUCT_SLUG)
+        .master(os.environ.get("SPARK_MASTER", "local[2]"))
+        .config("spark.sql.warehouse.dir", str(paths["SPARK_WAREHOUSE_DIR"]))
+        .config(
+            "spark.hadoop.javax.jdo.option.ConnectionURL",
+            f"jdbc:derby:;databaseName={metastore}/metastore_db;create=true",
+        )
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={metastore}")
+        # A product's tables are small next to Spark's defaults for a cluster.
+        .config("spark.sql.shuffle.partitions", os.environ.get("SPARK_SHUFFLE_PARTITIONS", "4"))
+        .config("spark.ui.enabled", "false")
+        .enableHiveSupport()
+        .getOrCreate()
+    )
+
+
+class SparkWarehouse:
+    """Apache Spark: tables in its warehouse, Parquet files behind each."""
+
+    engine = "spark"
+
+    def __init__(self, session: Any):
+        self.session = session
+
+    def quote(self, identifier: str) -> str:
+        return "`" + identifier.replace("`", "``") + "`"
+
+    def rows(self, sql: str) -> list[tuple]:
+        return [tuple(row) for row in self.session.sql(sql).collect()]
+
+    def scalar(self, sql: str) -> Any:
+        return self.session.sql(sql).collect()[0][0]
+
+    def columns(self, schema: str, table: str) -> list[tuple[str, str]]:
+        if not self.session.catalog.tableExists(table, schema):
+            return []
+        return list(self.session.table(relation(self, schema, table)).dtypes)
+
+    def replace_table(self, schema: str, table: str, data: pa.Table) -> int:
+        self.session.sql(f"create database if not exists {self.quote(schema)}")
+        frame = self.session.createDataFrame(data.to_pandas(), schema=_spark_schema(data.schema))
+        frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.{table}")
+        return data.num_rows
+
+    def publish(self, schema: str, table: str, port: str, parquet_file: Path) -> str:
+        """Publish the port as table `published.<port>`: written aside, audited, then swapped.
+
+        The new version is written to a staging table and counted; only then is the
+        previous table dropped and the staging table renamed to the port's name.
+        """
+        source = relation(self, schema, table)
+        target = relation(self, PUBLISHED_SCHEMA, port)
+        staging = relation(self, PUBLISHED_SCHEMA, f"_{port}_{uuid.uuid4().hex[:12]}")
+        self.session.sql(f"create database if not exists {self.quote(PUBLISHED_SCHEMA)}")
+        try:
+            self.session.sql(f"create table {staging} using parquet as select * from {source}")
+            published = self.scalar(f"select count(*) from {staging}")
+            expected = self.scalar(f"select count(*) from {source}")
+            if published != expected:
+                raise RuntimeError(f"{staging} holds {published} rows, {source} has {expected}")
+            self.session.sql(f"drop table if exists {target}")
+            self.session.sql(f"alter table {staging} rename to {target}")
+        finally:
+            self.session.sql(f"drop table if exists {staging}")
+        return f"{PUBLISHED_SCHEMA}.{port}"
+
+
+def _spark_schema(schema: pa.Schema) -> Any:
+    """The Spark schema of an Arrow schema, for the types the product lands."""
+    from pyspark.sql import types as T
+
+    def convert(kind: pa.DataType) -> Any:
+        if pa.types.is_int64(kind):
+            return T.LongType()
+        if pa.types.is_integer(kind):
+            return T.IntegerType()
+        if pa.types.is_floating(kind):
+            return T.DoubleType()
+        if pa.types.is_decimal(kind):
+            return T.DecimalType(kind.precision, kind.scale)
+        if pa.types.is_boolean(kind):
+            return T.BooleanType()
+        if pa.types.is_date(kind):
+            return T.DateType()
+        if pa.types.is_timestamp(kind):
+            return T.TimestampNTZType() if kind.tz is None else T.TimestampType()
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return T.StringType()
+        raise TypeError(f"no Spark type for Arrow type {kind}")
+
+    return T.StructType([T.StructField(f.name, convert(f.type), f.nullable) for f in schema])
+
+
+class DbApiWarehouse:
+    """An engine reached through its DB-API client: Trino, Snowflake or BigQuery.
+
+    Output ports are published as tables `published.<port>`, replaced in one statement.
+    """
+
+    def __init__(self, engine: str, conn: Any):
+        self.engine = engine
+        self.conn = conn
+
+    def quote(self, identifier: str) -> str:
+        if self.engine == "bigquery":
+            return "`" + identifier.replace("`", "\\`") + "`"
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def _execute(self, sql: str, parameters: Sequence[Any] | None = None) -> Any:
+        cursor = self.conn.cursor()
+        cursor.execute(sql, parameters) if parameters is not None else cursor.execute(sql)
+        return cursor
+
+    def rows(self, sql: str) -> list[tuple]:
+        return [tuple(row) for row in self._execute(sql).fetchall()]
+
+    def scalar(self, sql: str) -> Any:
+        return self._execute(sql).fetchone()[0]
+
+    def columns(self, schema: str, table: str) -> list[tuple[str, str]]:
+        if self.engine == "bigquery":
+            query = (
+                f"select column_name, data_type from {self.quote(schema)}.INFORMATION_SCHEMA.COLUMNS"
+                f" where table_name = '{table}' order by ordinal_position"
+            )
+        else:
+            folded = schema.upper() if self.engine == "snowflake" else schema
+            name = table.upper() if self.engine == "snowflake" else table
+            query = (
+                "select column_name, data_type from information_schema.columns"
+                f" where table_schema = '{folded}' and table_name = '{name}'"
+                " order by ordinal_position"
+            )
+        return [(name.lower(), kind) for name, kind in self._execute(query).fetchall()]
+
+    def _type(self, kind: pa.DataType) -> str:
+        bigquery = self.engine == "bigquery"
+        if pa.types.is_int64(kind):
+            return "INT64" if bigquery else "BIGINT"
+        if pa.types.is_integer(kind):
+            return "INT64" if bigquery else "INTEGER"
+        if pa.types.is_floating(kind):
+            return {"bigquery": "FLOAT64", "snowflake": "FLOAT"}.get(self.engine, "DOUBLE")
+        if pa.types.is_decimal(kind):
+            return f"{'NUMERIC' if bigquery else 'DECIMAL'}({kind.precision}, {kind.scale})"
+        if pa.types.is_boolean(kind):
+            return "BOOL" if bigquery else "BOOLEAN"
+        if pa.types.is_date(kind):
+            return "DATE"
+        if pa.types.is_timestamp(kind):
+            return {"bigquery": "DATETIME", "snowflake": "TIMESTAMP_NTZ"}.get(
+                self.engine, "TIMESTAMP(6)"
+            )
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return "STRING" if bigquery else "VARCHAR"
+        raise TypeError(f"no {self.engine} type for Arrow type {kind}")
+
+    def replace_table(self, schema: str, table: str, data: pa.Table) -> int:
+        target = relation(self, schema, table)
+        columns = ", ".join(f"{self.quote(f.name)} {self._type(f.type)}" for f in data.schema)
+        marker = "?" if self.engine == "trino" else "%s"
+        self._execute(f"create schema if not exists {self.quote(schema)}")
+        self._execute(f"create or replace table {target} ({columns})")
+        self.conn.cursor().executemany(
+            f"insert into {target} values ({', '.join(marker for _ in data.schema)})",
+            [tuple(row.values()) for row in data.to_pylist()],
+        )
+        return data.num_rows
+
+    def publish(self, schema: str, table: str, port: str, parquet_file: Path) -> str:
+        self._execute(f"create schema if not exists {self.quote(PUBLISHED_SCHEMA)}")
+        self._execute(
+            f"create or replace table {relation(self, PUBLISHED_SCHEMA, port)}"
+            f" as select * from {relation(self, schema, table)}"
+        )
+        return f"{PUBLISHED_SCHEMA}.{port}"
+
+
+def _dbapi_connection(engine: str) -> Any:
+    """A DB-API connection to `engine`, from the same variables the dbt profile reads."""
+    env = os.environ
+    if engine == "trino":
+        import trino
+
+        return trino.dbapi.connect(
+            host=env["TRINO_HOST"],
+            port=int(env.get("TRINO_PORT", "443")),
+            user=env["TRINO_USER"],
+            catalog=env["TRINO_CATALOG"],
+            http_scheme="https",
+            auth=trino.auth.BasicAuthentication(env["TRINO_USER"], env["TRINO_PASSWORD"]),
+        )
+    if engine == "snowflake":
+        import snowflake.connector
+
+        return snowflake.connector.connect(
+            account=env["SNOWFLAKE_ACCOUNT"],
+            user=env["SNOWFLAKE_USER"],
+            password=env["SNOWFLAKE_PASSWORD"],
+            role=env["SNOWFLAKE_ROLE"],
+            database=env["SNOWFLAKE_DATABASE"],
+            warehouse=env["SNOWFLAKE_WAREHOUSE"],
+        )
+    if engine == "bigquery":
+        from google.cloud import bigquery
+        from google.cloud.bigquery import dbapi
+
+        client = bigquery.Client.from_service_account_json(
+            env["GOOGLE_APPLICATION_CREDENTIALS"], project=env["BIGQUERY_PROJECT"]
+        )
+        return dbapi.connect(client)
+    raise ValueError(f"no DB-API client for engine {engine!r}")
+
+
+@contextmanager
+def connect(engine: str | None = None) -> Iterator[Warehouse]:
+    """Open the warehouse of the active dbt target (or of `engine`) for one step."""
+    engine = engine or active_engine()
+    if engine == "duckdb":
+        import duckdb
+
+        path = duckdb_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = duckdb.connect(str(path))
+        try:
+            yield DuckDBWarehouse(conn)
+        finally:
+            conn.close()
+    elif engine == "spark":
+        # The session lives as long as the process: dbt and later steps reuse it.
+        yield SparkWarehouse(spark_session())
+    else:
+        try:
+            conn = _dbapi_connection(engine)
+        except KeyError as missing:
+            raise RuntimeError(
+                f"{engine} needs the environment variable {missing.args[0]} (see deploy/README.md)"
+            ) from None
+        try:
+            yield DbApiWarehouse(engine, conn)
+        finally:
+            conn.close()
