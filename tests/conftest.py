@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def product_env() -> dict[str, str]:
     """The environment a product's commands run in: none of the template's own venv."""
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    env.pop("DUCKDB_PATH", None)
+    for name in ("DUCKDB_PATH", "PUBLISH_DIR", "DBT_TARGET", "SPARK_WAREHOUSE_DIR", "SPARK_METASTORE_DIR"):
+        env.pop(name, None)
     # dg asks before sending telemetry on first use; tests must never wait on a prompt.
     env["DAGSTER_DISABLE_TELEMETRY"] = "1"
     return env

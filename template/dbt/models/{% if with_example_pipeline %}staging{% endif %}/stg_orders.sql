@@ -31,7 +31,8 @@ renamed as (
         cast(ordered_at as date) as order_date,
         coupon_code,
         first_loaded_at,
-        date_diff('hour', ordered_at, first_loaded_at) > 48 as arrived_late
+        {{ datediff('ordered_at', 'first_loaded_at', 'hour') }} > 48
+            as arrived_late
 
     from deliveries
     -- A re-sent order carries its newest status: keep the latest delivery only.

@@ -1,0 +1,142 @@
+"""The same product on two engines: DuckDB (dev) and Apache Spark in local mode (prod).
+
+A product rendered with `warehouse: spark` is materialized twice, unchanged but for
+`DBT_TARGET`: once on its DuckDB file, once on Spark through dbt-spark's `session`
+method and the product's own Spark session. On both, every dbt test and every contract
+check must pass and the ports must be published; the marts must hold the same rows.
+"""
+
+import json
+from pathlib import Path
+
+import copier
+import pytest
+
+from conftest import ROOT, uv
+
+pytestmark = pytest.mark.product
+
+# Runs in the product's environment: materialize everything, report what it produced.
+REPORT_SCRIPT = """
+import json, sys
+import dagster as dg
+from sales_orders.contract import product_contract
+from sales_orders.definitions import defs as product_defs
+from sales_orders.warehouse import connect, relation
+
+defs = product_defs()
+result = dg.materialize(
+    [*defs.assets, *defs.asset_checks],
+    resources=defs.resources,
+    instance=dg.DagsterInstance.ephemeral(),
+    raise_on_error=False,
+)
+report = {
+    "success": result.success,
+    "failed_steps": [e.step_key for e in result.get_step_failure_events()],
+    "checks": {
+        f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
+        for e in result.get_asset_check_evaluations()
+    },
+    "materialized": sorted(
+        e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+    ),
+    "marts": {},
+    "published": {},
+}
+contract = product_contract()
+with connect() as wh:
+    report["engine"] = wh.engine
+    for port in contract.ports:
+        columns = ", ".join(wh.quote(column.name) for column in port.columns)
+        rows = wh.rows(f"select {columns} from {relation(wh, 'marts', port.model)}")
+        report["marts"][port.name] = sorted([str(value) for value in row] for row in rows)
+        if wh.engine == "duckdb":
+            source = f"read_parquet('{contract.published_file(port)}')"
+        else:
+            source = relation(wh, "published", port.name)
+        report["published"][port.name] = wh.scalar(f"select count(*) from {source}")
+json.dump(report, open(sys.argv[1], "w"))
+"""
+
+
+@pytest.fixture(scope="module")
+def spark_product(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    product = tmp_path_factory.mktemp("spark") / "sales_orders"
+    copier.run_copy(
+        str(ROOT),
+        str(product),
+        data={"warehouse": "spark"},
+        defaults=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    uv("sync", cwd=product)
+    return product
+
+
+def _materialize(product: Path, folder: Path, env: dict[str, str]) -> dict:
+    folder.mkdir()
+    script = folder / "report.py"
+    script.write_text(REPORT_SCRIPT)
+    uv("run", "python", str(script), str(folder / "report.json"), cwd=product, env=env, timeout=1200)
+    return json.loads((folder / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def reports(spark_product: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    root = tmp_path_factory.mktemp("engines")
+    duckdb_env = {
+        "DUCKDB_PATH": str(root / "warehouse.duckdb"),
+        "PUBLISH_DIR": str(root / "published"),
+    }
+    spark_env = {
+        "DBT_TARGET": "prod",
+        "SPARK_WAREHOUSE_DIR": str(root / "spark-warehouse"),
+        "SPARK_METASTORE_DIR": str(root / "spark-metastore"),
+        # Raw tables are landed by the product's Python step on the active engine; the
+        # DuckDB file must not be touched by the Spark run.
+        "DUCKDB_PATH": str(root / "unused.duckdb"),
+        "PUBLISH_DIR": str(root / "unused-published"),
+    }
+    return {
+        "duckdb": _materialize(spark_product, root / "duckdb", duckdb_env),
+        "spark": _materialize(spark_product, root / "spark", spark_env),
+        "root": {"path": str(root)},
+    }
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_pipeline_runs_and_every_check_passes(reports: dict[str, dict], engine: str) -> None:
+    report = reports[engine]
+    assert report["engine"] == engine
+    assert report["success"], f"failed steps on {engine}: {report['failed_steps']}"
+    failed = [name for name, passed in report["checks"].items() if not passed]
+    assert not failed, f"checks failed on {engine}: {failed}"
+    contract_checks = [name for name in report["checks"] if name.startswith("sales/fct_orders:")]
+    # The contract's checks (schema, not null, unique, primary key, rules) and dbt's tests.
+    assert "sales/fct_orders:schema_matches_contract" in contract_checks
+    assert "sales/fct_orders:primary_key_is_unique" in contract_checks
+    assert "sales/fct_orders:unique_fct_orders_order_id" in contract_checks
+    assert {"sales/published/orders", "sales/published/customers"} <= set(report["materialized"])
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_ports_are_published_with_every_row(reports: dict[str, dict], engine: str) -> None:
+    report = reports[engine]
+    for port, rows in report["marts"].items():
+        assert rows, f"{engine}: the mart behind {port} is empty"
+        assert report["published"][port] == len(rows)
+
+
+def test_marts_hold_the_same_rows_on_both_engines(reports: dict[str, dict]) -> None:
+    duckdb_marts, spark_marts = reports["duckdb"]["marts"], reports["spark"]["marts"]
+    assert duckdb_marts.keys() == spark_marts.keys() == {"orders", "customers"}
+    for port in duckdb_marts:
+        assert len(duckdb_marts[port]) == len(spark_marts[port])
+        assert duckdb_marts[port] == spark_marts[port], f"port {port} differs between engines"
+
+
+def test_spark_run_leaves_the_duckdb_file_alone(reports: dict[str, dict]) -> None:
+    assert not (Path(reports["root"]["path"]) / "unused.duckdb").exists()
+    assert not (Path(reports["root"]["path"]) / "unused-published").exists()
