@@ -3,6 +3,10 @@
 A consumer loads a port into pandas in one line:
 
     intake.from_yaml_file("catalog.yaml")["orders"].read()
+
+On a product whose `prod` target is Spark, `<port>_prod` reads the port's table as the
+Spark run published it: the Parquet files behind table published.<port> in the Spark
+warehouse's default location.
 """
 
 import tempfile
@@ -10,9 +14,12 @@ from pathlib import Path
 
 import yaml
 
+from ..product import WAREHOUSE
 from .model import Contract
 
 CATALOG_FILE = "catalog.yaml"
+#: The Spark warehouse's default folder, relative to the product (see product.spark_paths).
+SPARK_TABLES = "data/spark-warehouse"
 
 
 def render_catalog(contract: Contract) -> str:
@@ -29,14 +36,22 @@ def render_catalog(contract: Contract) -> str:
     )
     relative = Path(contract.published_path).as_posix().strip("/")
     for port in contract.ports:
+        metadata = {
+            "description": port.description,
+            "dbt_model": port.model,
+            "columns": {c.name: c.logical_type for c in port.columns},
+        }
         catalog[port.name] = readers.PandasParquet(
             data=datatypes.Parquet(url=f"{{CATALOG_DIR}}/{relative}/{port.name}.parquet"),
-            metadata={
-                "description": port.description,
-                "dbt_model": port.model,
-                "columns": {c.name: c.logical_type for c in port.columns},
-            },
+            metadata=metadata,
         )
+        if WAREHOUSE == "spark":
+            catalog[f"{port.name}_prod"] = readers.PandasParquet(
+                data=datatypes.Parquet(
+                    url=f"{{CATALOG_DIR}}/{SPARK_TABLES}/published.db/{port.name}"
+                ),
+                metadata={**metadata, "target": "prod", "table": f"published.{port.name}"},
+            )
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / CATALOG_FILE
         catalog.to_yaml_file(str(path))

@@ -36,6 +36,7 @@ _TYPE_ALIASES = {
     "FLOAT4": "FLOAT",
     "REAL": "FLOAT",
     "NUMERIC": "DECIMAL",
+    "NUMBER": "DECIMAL",
     "DATETIME": "TIMESTAMP",
     "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
     "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE",
@@ -52,7 +53,7 @@ _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT"}
 def normalize_type(physical_type: str) -> str:
     """Canonical spelling of a SQL type: upper case, aliases resolved, no spaces in (p, s)."""
     text = " ".join(physical_type.strip().upper().split())
-    match = re.fullmatch(r"([A-Z0-9 ]+?)\s*(\(.*\))?", text)
+    match = re.fullmatch(r"([A-Z0-9_ ]+?)\s*(\(.*\))?", text)
     if not match:
         return text
     base, args = match.group(1), (match.group(2) or "").replace(" ", "")
