@@ -46,6 +46,7 @@ INVALID = [
     ("upstream_contracts", [3], "path of a contract's .yaml file"),
     ("upstream_contracts", ["a.json", "ok.yaml", "b.txt"], "file, got a.json, b.txt"),
     ("automation", "hourly", "hourly"),
+    ("warehouse", "postgres", "'postgres' is not in ['duckdb', 'spark', 'trino'"),
     ("freshness_sla_hours", 0, "at least 1"),
     ("freshness_sla_hours", -3, "at least 1"),
     ("freshness_sla_hours", 9000, "at most 8760"),

@@ -21,7 +21,15 @@ import dockerfile
 import pytest
 import yaml
 from conftest import git_init, product_env, run, uv
-from test_render import QUESTIONS, assert_clean
+from test_render import QUESTIONS, WAREHOUSES, assert_clean
+from test_warehouse_parse import (
+    DEPLOYMENT_VARIABLES,
+    created_secrets,
+    helm_deployment,
+    prod_variables,
+    provided_variables,
+    required_variables,
+)
 
 CI_FILES = {
     "github": {".github/workflows/ci.yml", ".github/CODEOWNERS"},
@@ -84,6 +92,7 @@ def test_each_ci_provider_renders_its_files_only(copie, ci_provider: str) -> Non
         "Dockerfile",
         ".dockerignore",
         "deploy/helm/values.yaml",
+        "deploy/README.md",
     ]:
         assert (project / name).exists(), name
 
@@ -194,6 +203,18 @@ def dockerfile_instructions(project: Path) -> list[dockerfile.Command]:
     return list(dockerfile.parse_file(str(project / "Dockerfile")))
 
 
+def run_hadolint(project: Path) -> None:
+    """hadolint, the Dockerfile linter, passes on the rendered Dockerfile."""
+    completed = subprocess.run(
+        [str(BIN / "hadolint"), "Dockerfile"],
+        cwd=project,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
 def test_dockerfile_parses_and_lints(copie) -> None:
     project = render(copie, python_version="3.13")
     instructions = dockerfile_instructions(project)
@@ -209,14 +230,7 @@ def test_dockerfile_parses_and_lints(copie) -> None:
     assert cmd.json and cmd.value[:3] == ("dagster", "code-server", "start")
     assert "sales_orders.definitions" in cmd.value
     assert "ENTRYPOINT" not in by_name, "the Helm chart passes its command as args"
-    completed = subprocess.run(
-        [str(BIN / "hadolint"), "Dockerfile"],
-        cwd=project,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
+    run_hadolint(project)
 
 
 def test_dockerignore_keeps_what_the_image_needs(copie) -> None:
@@ -252,6 +266,29 @@ def test_dockerignore_keeps_what_the_image_needs(copie) -> None:
         assert ignored(name), name
 
 
+@pytest.mark.parametrize("warehouse", WAREHOUSES)
+def test_spark_image_carries_java(copie, warehouse: str) -> None:
+    """Spark's session runs in the product's process and needs a Java runtime; no other
+    engine adds a system package to the image."""
+    project = render(copie, warehouse=warehouse)
+    instructions = dockerfile_instructions(project)
+    (base,) = [c.value[0] for c in instructions if c.cmd == "FROM"]
+    installs = [c.value[0] for c in instructions if c.cmd == "RUN" and "apt-get" in c.value[0]]
+    if warehouse == "spark":
+        # The Debian release is named: the Java package exists per release.
+        assert base == "python:3.11-slim-bookworm"
+        (install,) = installs
+        assert "apt-get install --yes --no-install-recommends openjdk-17-jre-headless" in install
+        assert install.endswith("rm -rf /var/lib/apt/lists/*")
+        # Installed as root, before the image switches to its unprivileged user.
+        names = [c.cmd for c in instructions]
+        position = next(i for i, c in enumerate(instructions) if c.value[0] == install)
+        assert position < names.index("USER")
+    else:
+        assert base == "python:3.11-slim" and installs == []
+    run_hadolint(project)
+
+
 @pytest.mark.parametrize("product_slug", ["sales_orders", "web_events"])
 def test_helm_values_name_the_image_and_module(copie, product_slug: str) -> None:
     project = render(copie, product_slug=product_slug, owner_team="growth-analytics")
@@ -263,16 +300,67 @@ def test_helm_values_name_the_image_and_module(copie, product_slug: str) -> None
     assert deployment["name"] == k8s_name
     assert deployment["image"]["repository"].endswith(f"/growth-analytics/{k8s_name}")
     assert deployment["image"]["tag"] and deployment["image"]["tag"] != "latest"
-    args = deployment["dagsterApiGrpcArgs"]
-    assert args[args.index("-m") + 1] == f"{product_slug}.definitions"
-    # The port the image exposes, and the warehouse on the mounted volume.
-    exposed = [c.value[0] for c in dockerfile_instructions(project) if c.cmd == "EXPOSE"]
+    # The chart runs `dagster code-server start -h 0.0.0.0 -p <port> <codeServerArgs>`:
+    # the image's own command, on the port the image exposes.
+    instructions = dockerfile_instructions(project)
+    (cmd,) = [c.value for c in instructions if c.cmd == "CMD"]
+    exposed = [c.value[0] for c in instructions if c.cmd == "EXPOSE"]
     assert [str(deployment["port"])] == exposed
+    chart_command = ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", exposed[0]]
+    assert [*chart_command, *deployment["codeServerArgs"]] == list(cmd)
+    assert "dagsterApiGrpcArgs" not in deployment
+    args = deployment["codeServerArgs"]
+    assert args[args.index("-m") + 1] == f"{product_slug}.definitions"
+    # The warehouse and the published ports on the mounted volume.
     env = {item["name"]: item["value"] for item in deployment["env"]}
     (mount,) = deployment["volumeMounts"]
     for name in ["DUCKDB_PATH", "PUBLISH_DIR"]:
         assert Path(env[name]).is_absolute() and env[name].startswith(mount["mountPath"] + "/")
     assert mount["name"] in {volume["name"] for volume in deployment["volumes"]}
+
+
+@pytest.mark.parametrize("warehouse", WAREHOUSES)
+def test_helm_values_deploy_the_prod_target(copie, warehouse: str) -> None:
+    project = render(copie, warehouse=warehouse)
+    values = yaml.safe_load((project / "deploy/helm/values.yaml").read_text())
+    deployment = helm_deployment(project)
+    guide = (project / "deploy/README.md").read_text()
+    # The guide builds and pushes the image the values name.
+    image = f"{deployment['image']['repository']}:{deployment['image']['tag']}"
+    assert f"docker build -t {image} ." in guide and f"docker push {image}" in guide
+    assert "helm repo add dagster https://dagster-io.github.io/helm" in guide
+    assert "helm upgrade --install dagster dagster/dagster" in guide
+    assert "-f deploy/helm/values.yaml" in guide
+    # One Kubernetes Job per run, with the code location's environment and volumes.
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}
+    env = {item["name"]: item["value"] for item in deployment["env"]}
+    assert env["DBT_TARGET"] == "prod"
+    # Every variable the values set is one the profile reads, or the product's own.
+    assert set(env) - DEPLOYMENT_VARIABLES <= set(prod_variables(project))
+    assert required_variables(project) <= provided_variables(project)
+    # Paths are absolute, on a volume the pods mount.
+    mounts = {mount["name"]: mount["mountPath"] for mount in deployment["volumeMounts"]}
+    assert set(mounts) == {volume["name"] for volume in deployment["volumes"]}
+    for name, value in env.items():
+        if value.startswith("/"):
+            assert any(value.startswith(path + "/") for path in mounts.values()), name
+    # Every Secret the pods read is created by the guide, and no value is in the values.
+    secrets = created_secrets(guide)
+    referenced = [item["name"] for item in deployment.get("envSecrets", [])]
+    referenced += [
+        volume["secret"]["secretName"] for volume in deployment["volumes"] if "secret" in volume
+    ]
+    assert set(referenced) == set(secrets)
+    assert bool(referenced) == (warehouse in {"trino", "snowflake", "bigquery"})
+    # DuckDB admits one writer: its pool gets one slot on the instance.
+    if warehouse == "duckdb":
+        assert values["concurrency"] == {"enabled": True, "pools": {"defaultLimit": 1}}
+        product = (project / "src/sales_orders/product.py").read_text()
+        assert 'DUCKDB_POOL = "sales_orders_duckdb"' in product
+        assert "`dagster instance concurrency set sales_orders_duckdb 1`" in guide
+    else:
+        assert "concurrency" not in values
 
 
 # --- Installed products: the gates pass, the image's commands exist ------------------------

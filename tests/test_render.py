@@ -160,6 +160,49 @@ def test_example_pipeline_switch(copie, with_example_pipeline: bool) -> None:
     assert bool(catalog["entries"]) == with_example_pipeline
 
 
+WAREHOUSES = list(QUESTIONS["warehouse"]["choices"].values())
+#: The dbt adapter each `warehouse` adds to the product's dependencies; dbt-duckdb is
+#: there for every product, for the dev target.
+ADAPTERS = {
+    "duckdb": "dbt-duckdb",
+    "spark": "dbt-spark[session]",
+    "trino": "dbt-trino",
+    "snowflake": "dbt-snowflake",
+    "bigquery": "dbt-bigquery",
+}
+
+
+def test_warehouse_choices_are_the_documented_ones() -> None:
+    assert WAREHOUSES == ["duckdb", "spark", "trino", "snowflake", "bigquery"]
+    assert QUESTIONS["warehouse"]["default"] == "duckdb"
+
+
+@pytest.mark.parametrize("warehouse", WAREHOUSES)
+def test_each_warehouse_renders(copie, warehouse: str) -> None:
+    result = copie.copy(extra_answers={"warehouse": warehouse})
+    assert result.exit_code == 0, result.exception
+    project = result.project_dir
+    assert_clean(project)
+    assert result.answers["warehouse"] == warehouse
+    product = (project / "src/sales_orders/product.py").read_text()
+    assert f'WAREHOUSE = "{warehouse}"' in product
+    # dev is the local DuckDB file whatever the answer; prod is the chosen engine,
+    # selected with DBT_TARGET.
+    profile = yaml.safe_load((project / "dbt/profiles.yml").read_text())["sales_orders"]
+    assert profile["target"] == "{{ env_var('DBT_TARGET', 'dev') }}"
+    assert profile["outputs"]["dev"]["type"] == "duckdb"
+    assert profile["outputs"]["prod"]["type"] == warehouse
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]
+    adapters = {d.split(">")[0] for d in dependencies if d.startswith("dbt-")} - {"dbt-core"}
+    assert adapters == {"dbt-duckdb", ADAPTERS[warehouse]}
+    # The adapter follows dbt-core's minor, as dbt-duckdb does.
+    (pin,) = [d for d in dependencies if d.startswith(ADAPTERS[warehouse] + ">")]
+    assert pin.endswith(">=1.11,<1.12")
+    assert (project / "deploy/README.md").exists()
+
+
 def test_every_question_is_exercised() -> None:
     """Each question of copier.yml is named by a test of the suite."""
     source = "".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
