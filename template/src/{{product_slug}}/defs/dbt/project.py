@@ -23,8 +23,10 @@ def _newest_source_mtime(project_dir: Path) -> float:
         path = project_dir / name
         if path.exists():
             newest = max(newest, path.stat().st_mtime)
-    for folder in _SOURCE_FOLDERS:
-        for path in (project_dir / folder).rglob("*"):
+    for name in _SOURCE_FOLDERS:
+        folder = project_dir / name
+        # The folder itself too: removing one of its direct entries changes only its time.
+        for path in [folder, *folder.rglob("*")] if folder.exists() else []:
             newest = max(newest, path.stat().st_mtime)
     return newest
 
