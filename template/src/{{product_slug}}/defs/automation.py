@@ -1,5 +1,7 @@
 """Declarative automation: assets refresh when their inputs change, not on a cron chain."""
 
+import functools
+
 import dagster as dg
 
 from ..contract import product_contract
@@ -25,11 +27,16 @@ def refresh_cron(freshness_hours: float) -> str:
     return "0 * * * *" if every == 1 else f"0 */{every} * * *"
 
 
+# Conditions are immutable, so every asset shares one object: the dbt translator asks for
+# one per node, and building a new tree each time was a measurable part of loading a large
+# dbt project.
+@functools.cache
 def source_condition() -> dg.AutomationCondition:
     """For assets that bring data in from outside: the only ones on a clock."""
     return dg.AutomationCondition.on_cron(refresh_cron(product_contract().freshness_hours))
 
 
+@functools.cache
 def refresh_condition() -> dg.AutomationCondition:
     """For every asset computed from other assets, as the product's `automation` answer chose.
 
