@@ -7,7 +7,7 @@ import dagster as dg
 
 from ..product import DBT_PROJECT_DIR
 from ..warehouse import Warehouse, connect
-from .dbt.runner import InProcessDbt
+from .dbt.runner import EmbeddedDbt
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -37,7 +37,7 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(),
-            "dbt": InProcessDbt(project_dir=str(DBT_PROJECT_DIR)),
+            "dbt": EmbeddedDbt(project_dir=str(DBT_PROJECT_DIR)),
         },
         executor=dg.in_process_executor,
     )

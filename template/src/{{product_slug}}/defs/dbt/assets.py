@@ -9,7 +9,7 @@ from ...contract import product_contract
 from ...contract.upstreams import PUBLISHED_VAR, product_upstreams
 from ...product import DOMAIN, DUCKDB_POOL, active_engine
 from .project import dbt_project, load_manifest
-from .runner import InProcessDbt
+from .runner import EmbeddedDbt
 from .translator import ProductTranslator
 
 
@@ -52,7 +52,7 @@ def dbt_definitions() -> dg.Definitions:
         name=f"{DOMAIN}_dbt_models",
         pool=DUCKDB_POOL,
     )
-    def dbt_models(context: dg.AssetExecutionContext, dbt: InProcessDbt):
+    def dbt_models(context: dg.AssetExecutionContext, dbt: EmbeddedDbt):
         """Run `dbt build` on the selected models: each is tested right after it is built.
 
         Each upstream product's published folder reaches dbt's sources as a variable,

@@ -42,6 +42,9 @@ def _dbt(project: DbtProject, *command: str) -> None:
     """
     from dbt.cli.main import dbtRunner
 
+    from .runner import note_dbt_ran_here
+
+    note_dbt_ran_here()
     # The profile's locations, absolute (see product.dbt_environment).
     for name, value in dbt_environment().items():
         os.environ.setdefault(name, value)

@@ -1,13 +1,16 @@
-"""dbt run inside the step's own process, its results streamed as Dagster events.
+"""dbt run from the step's own process, its results streamed as Dagster events.
 
-Running dbt through its programmatic entry point (`dbtRunner`) instead of a `dbt`
-subprocess saves a Python start-up, dbt's imports and a version probe on every run, keeps
-dbt's partial parsing (the run folder `target/run` persists between runs), and shares the
-process with the product's own warehouse connection: on Spark, dbt's `session` method
-then uses the very Spark session the ingestion and the contract checks use.
+dbt runs through its programmatic entry point (`dbtRunner`), not a `dbt` command: no new
+interpreter, no second import of dbt, no version probe, and dbt's partial parsing kept in
+the run folder `target/run` between runs. Where the engine allows it, dbt runs in a fork
+of the step's process, which inherits dbt already imported and has a core and an
+interpreter lock of its own while the step turns dbt's results into events. On Spark it
+runs on a thread of the step's process instead, because dbt's `session` method must use
+the very Spark session that the ingestion and the contract checks use.
 """
 
 import gc
+import multiprocessing
 import os
 import queue
 import sys
@@ -17,10 +20,25 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtProject
-from ...product import dbt_environment
+
+from ...product import active_engine, dbt_environment
 
 _MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
-_DONE = object()
+_DONE_KEY = "__dbt_done__"
+#: Forking copies the step's process with dbt already imported; Linux forks safely.
+_FORK_AVAILABLE = sys.platform.startswith("linux")
+# Whether dbt has run in this very process (a parse at load, or a build on a thread). dbt's
+# model parser keeps native state that a fork inherits half-held, so a fork could hang in
+# its parse; from then on dbt stays in the process.
+_dbt_ran_here = False
+
+
+def note_dbt_ran_here() -> None:
+    """Record that dbt ran in this process (see `_dbt_ran_here`)."""
+    global _dbt_ran_here
+    _dbt_ran_here = True
+
+
 # dbt keeps process-wide state while it runs: one invocation at a time per process.
 _ONE_AT_A_TIME = threading.Lock()
 
@@ -132,8 +150,8 @@ def _release_duckdb() -> None:
     gc.collect()  # the connection closes the file when it is collected
 
 
-class InProcessDbt(dg.ConfigurableResource):
-    """Runs dbt commands in the current process against the product's dbt project."""
+class EmbeddedDbt(dg.ConfigurableResource):
+    """Runs dbt commands from the step's process (in a fork of it, or on a thread of it)."""
 
     project_dir: str
     #: dbt's output folder for runs, inside the project; kept apart from `target/`, which
@@ -170,39 +188,6 @@ class InProcessDbt(dg.ConfigurableResource):
             )
 
     def _invoke(self, context: dg.AssetExecutionContext, args: list[str]) -> Iterator[dict]:
-        from dbt.cli.main import dbtRunner
-
-        finished: queue.Queue = queue.Queue()
-
-        def on_event(event: Any) -> None:
-            # Called on dbt's worker threads; it must never raise, or dbt marks the node failed.
-            try:
-                if event.info.name == "NodeFinished":
-                    run = event.data.run_result
-                    finished.put(
-                        {
-                            "unique_id": event.data.node_info.unique_id,
-                            "status": run.status,
-                            "message": run.message,
-                            "execution_time": run.execution_time,
-                            "failures": run.num_failures
-                            if run.status in ("fail", "warn")
-                            else None,
-                        }
-                    )
-            except Exception as error:  # noqa: BLE001 - reported, never raised into dbt
-                finished.put({"callback_error": repr(error)})
-
-        outcome: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                outcome["result"] = dbtRunner(callbacks=[on_event]).invoke(full_args)
-            except BaseException as error:  # noqa: BLE001 - re-raised in the step's thread
-                outcome["error"] = error
-            finally:
-                finished.put(_DONE)
-
         for name, value in dbt_environment().items():
             os.environ.setdefault(name, value)
         full_args = [
@@ -214,25 +199,113 @@ class InProcessDbt(dg.ConfigurableResource):
             "--target-path",
             self.target_path,
         ]
-        context.log.info("dbt " + " ".join(args))
+        forked = _FORK_AVAILABLE and not _dbt_ran_here and active_engine() != "spark"
+        context.log.info(f"dbt {' '.join(args)} ({'forked' if forked else 'in'} process)")
         with _ONE_AT_A_TIME:
-            worker = threading.Thread(target=run, name="dbt", daemon=True)
-            worker.start()
-            try:
-                while (item := finished.get()) is not _DONE:
-                    if "callback_error" in item:
-                        context.log.warning(
-                            f"A dbt event could not be read: {item['callback_error']}"
-                        )
-                        continue
-                    yield item
-                worker.join()
-            finally:
-                _release_duckdb()
-        if "error" in outcome:
-            raise outcome["error"]
-        result = outcome["result"]
-        if result.exception is not None:
-            raise dg.Failure(
-                description=f"dbt {args[0]} could not run: {result.exception}",
-            ) from result.exception
+            results = _in_fork(full_args) if forked else _in_thread(full_args)
+            for item in results:
+                if "callback_error" in item:
+                    context.log.warning(f"A dbt event could not be read: {item['callback_error']}")
+                    continue
+                yield item
+
+
+def _node_result(event: Any) -> dict | None:
+    """The result of a node dbt finished, as plain data; None for any other event."""
+    if event.info.name != "NodeFinished":
+        return None
+    run = event.data.run_result
+    return {
+        "unique_id": event.data.node_info.unique_id,
+        "status": run.status,
+        "message": run.message,
+        "execution_time": run.execution_time,
+        "failures": run.num_failures if run.status in ("fail", "warn") else None,
+    }
+
+
+def _reporter(channel: Any) -> Any:
+    def on_event(event: Any) -> None:
+        # Called on dbt's worker threads; it must never raise, or dbt marks the node failed.
+        try:
+            if (item := _node_result(event)) is not None:
+                channel.put(item)
+        except Exception as error:  # noqa: BLE001 - reported, never raised into dbt
+            channel.put({"callback_error": repr(error)})
+
+    return on_event
+
+
+def _outcome(result: Any) -> dict:
+    return {
+        _DONE_KEY: True,
+        "exception": None if result.exception is None else str(result.exception),
+    }
+
+
+def _in_thread(full_args: list[str]) -> Iterator[dict]:
+    """Run dbt on a thread of this process: dbt shares the process's Spark session."""
+    from dbt.cli.main import dbtRunner
+
+    note_dbt_ran_here()
+    channel: queue.Queue = queue.Queue()
+
+    def run() -> None:
+        try:
+            channel.put(_outcome(dbtRunner(callbacks=[_reporter(channel)]).invoke(full_args)))
+        except BaseException as error:  # noqa: BLE001 - reported to the step's thread
+            channel.put({_DONE_KEY: True, "exception": repr(error)})
+
+    worker = threading.Thread(target=run, name="dbt", daemon=True)
+    worker.start()
+    try:
+        yield from _until_done(channel.get, lambda: worker.is_alive())
+        worker.join()
+    finally:
+        _release_duckdb()
+
+
+def _forked_dbt(full_args: list[str], channel: Any) -> None:
+    """The body of the forked process: dbt, with its results sent back as they come."""
+    from dbt.cli.main import dbtRunner
+
+    try:
+        channel.put(_outcome(dbtRunner(callbacks=[_reporter(channel)]).invoke(full_args)))
+    except BaseException as error:  # noqa: BLE001 - reported to the step's process
+        channel.put({_DONE_KEY: True, "exception": repr(error)})
+    channel.close()
+    channel.join_thread()
+
+
+def _in_fork(full_args: list[str]) -> Iterator[dict]:
+    """Run dbt in a fork of this process: dbt is already imported there, and has a core
+    (and an interpreter lock) of its own while the step turns its results into events."""
+    import dbt.cli.main  # noqa: F401 - imported once here, inherited by the fork
+
+    context = multiprocessing.get_context("fork")
+    channel = context.Queue()
+    child = context.Process(target=_forked_dbt, args=(full_args, channel), name="dbt")
+    child.start()
+    try:
+        yield from _until_done(lambda: channel.get(timeout=1), child.is_alive, child)
+        child.join()
+    finally:
+        if child.is_alive():
+            child.terminate()
+            child.join()
+
+
+def _until_done(get: Any, alive: Any, child: Any = None) -> Iterator[dict]:
+    while True:
+        try:
+            item = get()
+        except queue.Empty:
+            if not alive():
+                code = child.exitcode if child is not None else None
+                raise dg.Failure(f"dbt stopped without reporting its end (exit code {code})")
+            continue
+        if item.get(_DONE_KEY):
+            if item["exception"] is not None:
+                raise dg.Failure(description=f"dbt could not run: {item['exception']}")
+            return
+        yield item
