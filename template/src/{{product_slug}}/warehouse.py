@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from .contract.checks import DIALECTS
 from .product import PRODUCT_SLUG, active_engine, duckdb_path, spark_paths
 
 #: Schema holding the published output ports on engines that publish tables.
@@ -46,20 +47,26 @@ class Warehouse(Protocol):
         """Publish `schema.table` as output port `port`, atomically; return where it went."""
 
 
+class _Quoting:
+    """Identifier quoting from the engine's dialect, the one the contract checks use."""
+
+    engine: str
+
+    def quote(self, identifier: str) -> str:
+        return DIALECTS[self.engine].quote(identifier)
+
+
 def relation(warehouse: Warehouse, schema: str, table: str) -> str:
     return f"{warehouse.quote(schema)}.{warehouse.quote(table)}"
 
 
-class DuckDBWarehouse:
+class DuckDBWarehouse(_Quoting):
     """The embedded DuckDB file: development, and production on one machine."""
 
     engine = "duckdb"
 
     def __init__(self, conn: Any):
         self.conn = conn
-
-    def quote(self, identifier: str) -> str:
-        return '"' + identifier.replace('"', '""') + '"'
 
     def rows(self, sql: str) -> list[tuple]:
         return self.conn.execute(sql).fetchall()
@@ -137,16 +144,13 @@ def spark_session() -> Any:
     )
 
 
-class SparkWarehouse:
+class SparkWarehouse(_Quoting):
     """Apache Spark: tables in its warehouse, Parquet files behind each."""
 
     engine = "spark"
 
     def __init__(self, session: Any):
         self.session = session
-
-    def quote(self, identifier: str) -> str:
-        return "`" + identifier.replace("`", "``") + "`"
 
     def rows(self, sql: str) -> list[tuple]:
         return [tuple(row) for row in self.session.sql(sql).collect()]
@@ -214,7 +218,7 @@ def _spark_schema(schema: pa.Schema) -> Any:
     return T.StructType([T.StructField(f.name, convert(f.type), f.nullable) for f in schema])
 
 
-class DbApiWarehouse:
+class DbApiWarehouse(_Quoting):
     """An engine reached through its DB-API client: Trino, Snowflake or BigQuery.
 
     Output ports are published as tables `published.<port>`, replaced in one statement.
@@ -223,11 +227,6 @@ class DbApiWarehouse:
     def __init__(self, engine: str, conn: Any):
         self.engine = engine
         self.conn = conn
-
-    def quote(self, identifier: str) -> str:
-        if self.engine == "bigquery":
-            return "`" + identifier.replace("`", "\\`") + "`"
-        return '"' + identifier.replace('"', '""') + '"'
 
     def _execute(self, sql: str, parameters: Sequence[Any] | None = None) -> Any:
         cursor = self.conn.cursor()

@@ -90,11 +90,9 @@ class Dialect:
     full_match: str = "regexp_like({column}, {anchored})"
 
     def quote(self, identifier: str) -> str:
-        return (
-            self.quote_char
-            + identifier.replace(self.quote_char, self.quote_char * 2)
-            + self.quote_char
-        )
+        # BigQuery escapes its quote character with a backslash, the others by doubling it.
+        escaped = ("\\" if self.engine == "bigquery" else self.quote_char) + self.quote_char
+        return self.quote_char + identifier.replace(self.quote_char, escaped) + self.quote_char
 
     def literal(self, value: Any) -> str:
         if isinstance(value, bool):
