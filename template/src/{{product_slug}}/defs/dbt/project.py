@@ -2,7 +2,6 @@
 
 import functools
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,8 @@ from typing import Any
 from dagster_dbt import DbtProject
 
 from ...contract.upstreams import product_upstreams, sync_dbt_sources
-from ...product import DBT_PROJECT_DIR, active_engine, dbt_environment
+from ...dbt_process import run_dbt
+from ...product import DBT_PROJECT_DIR, active_engine
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
@@ -40,23 +40,7 @@ def _dbt(project: DbtProject, *command: str) -> None:
     second interpreter importing dbt, plus the `dbt --version` probe and adapter set-up that
     dagster-dbt's preparer adds. That was about 7 s of a fresh product's first load.
     """
-    from dbt.cli.main import dbtRunner
-
-    from .runner import note_dbt_ran_here
-
-    note_dbt_ran_here()
-    # The profile's locations, absolute (see product.dbt_environment).
-    for name, value in dbt_environment().items():
-        os.environ.setdefault(name, value)
-    folder = str(project.project_dir)
-    result = dbtRunner().invoke(
-        [*command, "--quiet", "--project-dir", folder, "--profiles-dir", str(project.profiles_dir)]
-    )
-    if not result.success:
-        raise RuntimeError(
-            f"`dbt {' '.join(command)}` failed in {folder}: "
-            f"{result.exception or 'see the errors above'}"
-        )
+    run_dbt(*command, project_dir=project.project_dir)
 
 
 def _parse(project: DbtProject) -> None:

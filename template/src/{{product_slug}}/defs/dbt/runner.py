@@ -9,7 +9,6 @@ runs on a thread of the step's process instead, because dbt's `session` method m
 the very Spark session that the ingestion and the contract checks use.
 """
 
-import gc
 import multiprocessing
 import os
 import queue
@@ -21,24 +20,13 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtProject
 
+from ...dbt_process import dbt_ran_here, note_dbt_ran_here, release_duckdb
 from ...product import active_engine, dbt_environment
 
 _MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
 _DONE_KEY = "__dbt_done__"
 #: Forking copies the step's process with dbt already imported; Linux forks safely.
 _FORK_AVAILABLE = sys.platform.startswith("linux")
-# Whether dbt has run in this very process (a parse at load, or a build on a thread). dbt's
-# model parser keeps native state that a fork inherits half-held, so a fork could hang in
-# its parse; from then on dbt stays in the process.
-_dbt_ran_here = False
-
-
-def note_dbt_ran_here() -> None:
-    """Record that dbt ran in this process (see `_dbt_ran_here`)."""
-    global _dbt_ran_here
-    _dbt_ran_here = True
-
-
 # dbt keeps process-wide state while it runs: one invocation at a time per process.
 _ONE_AT_A_TIME = threading.Lock()
 
@@ -136,20 +124,6 @@ class _Results:
         return ["--select", *selectors] if selectors else []
 
 
-def _release_duckdb() -> None:
-    """Close the DuckDB file dbt-duckdb keeps open in the process after a command.
-
-    Left open, it would hold the file's lock until the process ends: another run's step,
-    in another process, could not open the warehouse although the pool let it start.
-    """
-    if "dbt.adapters.duckdb" not in sys.modules:
-        return
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    DuckDBConnectionManager.close_all_connections()
-    gc.collect()  # the connection closes the file when it is collected
-
-
 class EmbeddedDbt(dg.ConfigurableResource):
     """Runs dbt commands from the step's process (in a fork of it, or on a thread of it)."""
 
@@ -199,7 +173,7 @@ class EmbeddedDbt(dg.ConfigurableResource):
             "--target-path",
             self.target_path,
         ]
-        forked = _FORK_AVAILABLE and not _dbt_ran_here and active_engine() != "spark"
+        forked = _FORK_AVAILABLE and not dbt_ran_here() and active_engine() != "spark"
         context.log.info(f"dbt {' '.join(args)} ({'forked' if forked else 'in'} process)")
         with _ONE_AT_A_TIME:
             results = _in_fork(full_args) if forked else _in_thread(full_args)
@@ -262,7 +236,7 @@ def _in_thread(full_args: list[str]) -> Iterator[dict]:
         yield from _until_done(channel.get, lambda: worker.is_alive())
         worker.join()
     finally:
-        _release_duckdb()
+        release_duckdb()
 
 
 def _forked_dbt(full_args: list[str], channel: Any) -> None:
