@@ -8,6 +8,7 @@ dbt. The pins also generate the dbt sources that read the upstream's published P
 """
 
 import functools
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -251,3 +252,13 @@ def sync_dbt_sources(upstreams: list[Upstream], dbt_dir: Path = DBT_PROJECT_DIR)
 def product_upstreams() -> tuple[Upstream, ...]:
     """This product's upstreams, pinned and checked once per process."""
     return tuple(load_upstreams())
+
+
+def published_vars() -> list[str]:
+    """dbt's `--vars` for this product's upstreams: where each one's ports are published.
+
+    Empty for a product without upstreams. dbt resolves the sources' locations from these
+    while it parses, so every dbt command of a run gets the same arguments.
+    """
+    published = {u.contract.id: str(u.published_dir()) for u in product_upstreams()}
+    return ["--vars", json.dumps({PUBLISHED_VAR: published})] if published else []

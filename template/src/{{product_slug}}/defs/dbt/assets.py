@@ -1,12 +1,10 @@
 """Every dbt model, seed and snapshot as an asset; dbt tests as asset checks."""
 
-import json
-
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslatorSettings, dbt_assets
 
 from ...contract import product_contract
-from ...contract.upstreams import PUBLISHED_VAR, product_upstreams
+from ...contract.upstreams import product_upstreams
 from ...product import DOMAIN, DUCKDB_POOL, active_engine
 from .project import dbt_project, load_manifest
 from .runner import EmbeddedDbt
@@ -56,7 +54,7 @@ def dbt_definitions() -> dg.Definitions:
         """Run `dbt build` on the selected models: each is tested right after it is built.
 
         Each upstream product's published folder reaches dbt's sources as a variable,
-        resolved from the upstream's own contract.
+        resolved from the upstream's own contract (`contract.upstreams.published_vars`).
         """
         _require_published_upstreams(context)
         if active_engine() == "spark":
@@ -64,8 +62,6 @@ def dbt_definitions() -> dg.Definitions:
             from ...warehouse import spark_session
 
             spark_session()
-        published = {u.contract.id: str(u.published_dir()) for u in product_upstreams()}
-        extra = ["--vars", json.dumps({PUBLISHED_VAR: published})] if published else []
-        yield from dbt.build(context, manifest, translator, dbt_project, extra)
+        yield from dbt.build(context, manifest, translator, dbt_project)
 
     return dg.Definitions(assets=[dbt_models])

@@ -3,15 +3,18 @@
 dbt runs through its programmatic entry point (`dbtRunner`), not a `dbt` command: no new
 interpreter, no second import of dbt, no version probe, and dbt's partial parsing kept in
 the run folder `target/run` between runs. Where the engine allows it, dbt runs in a fork
-of the step's process, which inherits dbt already imported and has a core and an
-interpreter lock of its own while the step turns dbt's results into events. On Spark it
-runs on a thread of the step's process instead, because dbt's `session` method must use
-the very Spark session that the ingestion and the contract checks use.
+of the run's process, which inherits dbt already imported and has a core and an
+interpreter lock of its own while the step turns dbt's results into events. The fork is
+made when the run starts: it parses the project while the ingestion runs, then waits for
+the dbt step's command. On Spark dbt runs on a thread of the step's process instead,
+because dbt's `session` method must use the very Spark session that the ingestion and the
+contract checks use.
 """
 
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -19,7 +22,9 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtProject
+from pydantic import PrivateAttr
 
+from ...contract.upstreams import published_vars
 from ...dbt_process import dbt_ran_here, note_dbt_ran_here, release_duckdb
 from ...product import active_engine, dbt_environment
 
@@ -125,12 +130,25 @@ class _Results:
 
 
 class EmbeddedDbt(dg.ConfigurableResource):
-    """Runs dbt commands from the step's process (in a fork of it, or on a thread of it)."""
+    """Runs dbt commands from the run's process (in a fork of it, or on a thread of it)."""
 
     project_dir: str
     #: dbt's output folder for runs, inside the project; kept apart from `target/`, which
     #: holds the manifest the definitions are built from, so a run never rewrites it.
     target_path: str = "target/run"
+
+    _warm: Any = PrivateAttr(default=None)  # a _WarmFork between set-up and the dbt step
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Start dbt as the run starts, when it will run in a fork: the fork parses the
+        project while the first steps run, so the dbt step finds it ready to build."""
+        if self._forks():
+            self._warm = _WarmFork(self._common_args())
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._warm is not None:
+            self._warm.close()
+            self._warm = None
 
     def build(
         self,
@@ -138,7 +156,6 @@ class EmbeddedDbt(dg.ConfigurableResource):
         manifest: Mapping[str, Any],
         translator: DagsterDbtTranslator,
         project: DbtProject,
-        extra_args: list[str] = (),
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         """`dbt build` of the step's selection, yielding each result as dbt finishes it.
 
@@ -149,9 +166,8 @@ class EmbeddedDbt(dg.ConfigurableResource):
         selection = results.selection(
             set(context.assets_def.keys), set(context.assets_def.check_keys)
         )
-        args = ["build", *selection, *extra_args]
         failures = []
-        for result in self._invoke(context, args):
+        for result in self._invoke(context, ["build", *selection]):
             yield from results.events(result)
             if result["status"] in ("error", "fail", "runtime error"):
                 failures.append(f"{result['unique_id']}: {result['status']}: {result['message']}")
@@ -161,11 +177,15 @@ class EmbeddedDbt(dg.ConfigurableResource):
                 metadata={"failed_nodes": len(failures)},
             )
 
-    def _invoke(self, context: dg.AssetExecutionContext, args: list[str]) -> Iterator[dict]:
+    def _forks(self) -> bool:
+        return _FORK_AVAILABLE and not dbt_ran_here() and active_engine() != "spark"
+
+    def _common_args(self) -> list[str]:
+        """The arguments every dbt command of a run shares; they also fix what dbt parses."""
         for name, value in dbt_environment().items():
             os.environ.setdefault(name, value)
-        full_args = [
-            *args,
+        return [
+            *published_vars(),
             "--project-dir",
             self.project_dir,
             "--profiles-dir",
@@ -173,10 +193,21 @@ class EmbeddedDbt(dg.ConfigurableResource):
             "--target-path",
             self.target_path,
         ]
-        forked = _FORK_AVAILABLE and not dbt_ran_here() and active_engine() != "spark"
+
+    def _invoke(self, context: dg.AssetExecutionContext, args: list[str]) -> Iterator[dict]:
+        common = self._common_args()
+        forked = self._forks()
+        warm, self._warm = self._warm, None
+        if warm is not None and (not forked or warm.common_args != common):
+            warm.close()  # parsed for other arguments: of no use to this command
+            warm = None
         context.log.info(f"dbt {' '.join(args)} ({'forked' if forked else 'in'} process)")
         with _ONE_AT_A_TIME:
-            results = _in_fork(full_args) if forked else _in_thread(full_args)
+            if warm is not None:
+                results = warm.run(args)
+            else:
+                full_args = [*args, *common]
+                results = _in_fork(full_args) if forked else _in_thread(full_args)
             for item in results:
                 if "callback_error" in item:
                     context.log.warning(f"A dbt event could not be read: {item['callback_error']}")
@@ -239,10 +270,28 @@ def _in_thread(full_args: list[str]) -> Iterator[dict]:
         release_duckdb()
 
 
+def _stop_on_signals() -> None:
+    """Let a fork stop when told to: it inherits the run's signal handlers, which turn
+    SIGTERM and SIGINT into exceptions that dbt would catch and carry on after."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stop(process: Any) -> None:
+    """Stop a fork that still runs, by force if it does not stop within seconds."""
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout=10)
+    if process.is_alive():
+        process.kill()
+        process.join()
+
+
 def _forked_dbt(full_args: list[str], channel: Any) -> None:
     """The body of the forked process: dbt, with its results sent back as they come."""
     from dbt.cli.main import dbtRunner
 
+    _stop_on_signals()
     try:
         channel.put(_outcome(dbtRunner(callbacks=[_reporter(channel)]).invoke(full_args)))
     except BaseException as error:  # noqa: BLE001 - reported to the step's process
@@ -264,9 +313,71 @@ def _in_fork(full_args: list[str]) -> Iterator[dict]:
         yield from _until_done(lambda: channel.get(timeout=1), child.is_alive, child)
         child.join()
     finally:
-        if child.is_alive():
-            child.terminate()
-            child.join()
+        _stop(child)
+
+
+def _warm_dbt(common_args: list[str], commands: Any, channel: Any, parent: int) -> None:
+    """The body of a warm fork: parse now, then run the one command it is sent."""
+    from dbt.cli.main import dbtRunner
+
+    _stop_on_signals()
+    try:
+        parsed = dbtRunner().invoke(["parse", "--quiet", *common_args])
+        manifest = parsed.result if parsed.success else None
+    except BaseException:  # noqa: BLE001 - the command then parses, and reports, itself
+        manifest = None
+    while True:  # until the command comes, or the run's process is gone
+        try:
+            args = commands.get(timeout=1)
+            break
+        except queue.Empty:
+            if os.getppid() != parent:
+                return
+    try:
+        runner = dbtRunner(manifest=manifest, callbacks=[_reporter(channel)])
+        channel.put(_outcome(runner.invoke([*args, *common_args])))
+    except BaseException as error:  # noqa: BLE001 - reported to the step's process
+        channel.put({_DONE_KEY: True, "exception": repr(error)})
+    channel.close()
+    channel.join_thread()
+
+
+class _WarmFork:
+    """A fork of the run's process that parses the dbt project as soon as it starts and
+    then runs one dbt command with the parsed manifest.
+
+    The parse opens no warehouse connection, so it runs alongside the ingestion, on the
+    other core; the command skips parsing. Forked before any dbt ran in the process, like
+    `_in_fork`'s fork.
+    """
+
+    def __init__(self, common_args: list[str]):
+        import dbt.cli.main  # noqa: F401 - imported once here, inherited by the fork
+
+        self.common_args = common_args
+        context = multiprocessing.get_context("fork")
+        self._commands = context.Queue()
+        self._channel = context.Queue()
+        self._process = context.Process(
+            target=_warm_dbt,
+            args=(common_args, self._commands, self._channel, os.getpid()),
+            name="dbt",
+        )
+        self._process.start()
+
+    def run(self, args: list[str]) -> Iterator[dict]:
+        self._commands.put(args)
+        try:
+            yield from _until_done(
+                lambda: self._channel.get(timeout=1), self._process.is_alive, self._process
+            )
+            self._process.join()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the fork if it still runs (an unused fork only waits for its command)."""
+        _stop(self._process)
 
 
 def _until_done(get: Any, alive: Any, child: Any = None) -> Iterator[dict]:
