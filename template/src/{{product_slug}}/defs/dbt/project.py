@@ -33,21 +33,18 @@ def _newest_source_mtime(project_dir: Path) -> float:
     return newest
 
 
-def _dbt(project: DbtProject, *command: str) -> None:
-    """Run a dbt command in this process, against the product's dbt project.
-
-    dagster-dbt has imported dbt already, so this skips what a `dbt` subprocess costs: a
-    second interpreter importing dbt, plus the `dbt --version` probe and adapter set-up that
-    dagster-dbt's preparer adds. That was about 7 s of a fresh product's first load.
-    """
-    run_dbt(*command, project_dir=project.project_dir)
-
-
 def _parse(project: DbtProject) -> None:
-    """Install the project's packages if it declares any, then write its manifest."""
-    if any((project.project_dir / name).exists() for name in ("packages.yml", "dependencies.yml")):
-        _dbt(project, "deps")
-    _dbt(project, "parse", "--target-path", str(project.target_path))
+    """Install the project's packages if it declares any, then write its manifest.
+
+    dbt runs in this process (`dbt_process.run_dbt`): dagster-dbt has imported dbt already,
+    so this skips what a `dbt` subprocess costs, a second interpreter importing dbt plus
+    the `dbt --version` probe and adapter set-up that dagster-dbt's preparer adds. That was
+    about 7 s of a fresh product's first load.
+    """
+    folder = project.project_dir
+    if any((folder / name).exists() for name in ("packages.yml", "dependencies.yml")):
+        run_dbt("deps", project_dir=folder)
+    run_dbt("parse", "--target-path", str(project.target_path), project_dir=folder)
 
 
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
