@@ -110,9 +110,14 @@ def test_default_product_passes_dg_check(demo_product) -> None:
 
 
 def test_default_product_launches_with_dg(demo_product) -> None:
-    """`dg launch --assets '*'` again on the existing warehouse: reruns are idempotent."""
+    """`dg launch --assets '*'` again on the existing warehouse: reruns are idempotent.
+
+    The manifest is current, so the run's process has not run dbt itself and dbt builds in
+    the fork started with the run, from the project it parsed meanwhile.
+    """
     dest, _ = demo_product
-    uv("run", "dg", "launch", "--assets", "*", cwd=dest)
+    launched = uv("run", "dg", "launch", "--assets", "*", cwd=dest)
+    assert "in a fork that parsed the project as the run started" in launched.stdout + launched.stderr
     with duckdb.connect(str(dest / "data" / "warehouse.duckdb"), read_only=True) as conn:
         assert conn.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
 

@@ -204,7 +204,14 @@ class EmbeddedDbt(dg.ConfigurableResource):
         if warm is not None and (not forked or warm.common_args != common):
             warm.close()  # parsed for other arguments: of no use to this command
             warm = None
-        context.log.info(f"dbt {' '.join(args)} ({'forked' if forked else 'in'} process)")
+        where = (
+            "in a fork that parsed the project as the run started"
+            if warm is not None
+            else "in a fork"
+            if forked
+            else "in this process"
+        )
+        context.log.info(f"dbt {' '.join(args)} ({where})")
         with _ONE_AT_A_TIME:
             if warm is not None:
                 results = warm.run(args)
