@@ -130,8 +130,13 @@ def test_consumer_refreshes_when_the_producer_publishes(workspace) -> None:
 
 
 def test_runs_launched_together_queue_on_the_duckdb_pool(workspace) -> None:
-    """Eight runs writing one DuckDB file at once: all succeed, none hits the file lock."""
+    """Eight runs writing one DuckDB file at once: all succeed, none hits the file lock.
+
+    Without a manifest, as in a fresh clone, all eight also load the definitions at once:
+    one process parses dbt while the others wait, and none reads a half-written manifest.
+    """
     producer = workspace["producer"]
+    shutil.rmtree(producer / "dbt" / "target", ignore_errors=True)
     env = {**product_env(), **dagster_env(workspace)}
     runs = [
         subprocess.Popen(

@@ -1,8 +1,10 @@
 """The product's dbt project and the manifest Dagster builds its assets from."""
 
+import contextlib
 import functools
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +49,30 @@ def _parse(project: DbtProject) -> None:
     run_dbt("parse", "--target-path", str(project.target_path), project_dir=folder)
 
 
-def ensure_manifest(project: DbtProject = dbt_project) -> Path:
-    """Return the path of an up-to-date manifest, running `dbt parse` only when needed.
+@contextlib.contextmanager
+def _manifest_lock(project: DbtProject) -> Iterator[None]:
+    """Let one process at a time prepare or read the project's manifest.
 
-    A fresh clone has no manifest and an edited model or a new upstream pin makes it
-    stale; either way the manifest is rebuilt here, so `dg dev`, `dg launch` and the tests need no manual
-    `dbt parse` first. An unchanged project costs only a scan of file times.
+    Runs started together (by the automation sensor, by teammates, by a backfill) each load
+    the definitions. Without the lock, several could parse at once, and one could read the
+    manifest while another was writing it. Where the platform has no `fcntl` (Windows), no
+    lock is taken.
     """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    project.target_path.mkdir(parents=True, exist_ok=True)
+    with open(project.target_path / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _prepare_manifest(project: DbtProject) -> Path:
     # Upstream pins are checked first: a broken upstream contract stops the load here,
     # and the dbt sources generated from the pins must be current before dbt parses.
     sync_dbt_sources(list(product_upstreams()))
@@ -67,6 +86,17 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     return manifest
 
 
+def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+    """Return the path of an up-to-date manifest, running `dbt parse` only when needed.
+
+    A fresh clone has no manifest and an edited model or a new upstream pin makes it
+    stale; either way the manifest is rebuilt here, so `dg dev`, `dg launch` and the tests need no manual
+    `dbt parse` first. An unchanged project costs only a scan of file times.
+    """
+    with _manifest_lock(project):
+        return _prepare_manifest(project)
+
+
 def _parsed_for(manifest: Path) -> str | None:
     """The engine a manifest was parsed for: switching DBT_TARGET makes it stale."""
     with manifest.open("rb") as file:
@@ -78,7 +108,14 @@ def _parsed_for(manifest: Path) -> str | None:
 @functools.cache
 def load_manifest() -> dict[str, Any]:
     """The parsed manifest, prepared if needed; read once per process."""
-    return json.loads(ensure_manifest(dbt_project).read_text())
+    with _manifest_lock(dbt_project):
+        path = _prepare_manifest(dbt_project)
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            # Cut short, by a process stopped while dbt wrote it: parse it again.
+            _parse(dbt_project)
+            return json.loads(path.read_text())
 
 
 def model_relation(manifest: dict[str, Any], model: str) -> tuple[str, str]:
