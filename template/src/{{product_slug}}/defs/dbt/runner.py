@@ -140,13 +140,13 @@ class EmbeddedDbt(dg.ConfigurableResource):
     #: holds the manifest the definitions are built from, so a run never rewrites it.
     target_path: str = "target/run"
 
-    _warm: Any = PrivateAttr(default=None)  # a _WarmFork between set-up and the dbt step
+    _warm: Any = PrivateAttr(default=None)  # a parsing _DbtFork between set-up and the dbt step
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Start dbt as the run starts, when it will run in a fork: the fork parses the
         project while the first steps run, so the dbt step finds it ready to build."""
         if self._forks():
-            self._warm = _WarmFork(self._common_args())
+            self._warm = _DbtFork(self._common_args(), parse=True)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._warm is not None:
@@ -215,9 +215,10 @@ class EmbeddedDbt(dg.ConfigurableResource):
         with _ONE_AT_A_TIME:
             if warm is not None:
                 results = warm.run(args)
+            elif forked:
+                results = _DbtFork(common, parse=False).run(args)
             else:
-                full_args = [*args, *common]
-                results = _in_fork(full_args) if forked else _in_thread(full_args)
+                results = _in_thread([*args, *common])
             for item in results:
                 if "callback_error" in item:
                     context.log.warning(f"A dbt event could not be read: {item['callback_error']}")
@@ -314,45 +315,21 @@ def _start(process: Any) -> None:
     process.start()
 
 
-def _forked_dbt(full_args: list[str], channel: Any) -> None:
-    """The body of the forked process: dbt, with its results sent back as they come."""
+def _forked_dbt(
+    common_args: list[str], parse: bool, commands: Any, channel: Any, parent: int
+) -> None:
+    """The body of a dbt fork: parse first if asked, then run the one command it is sent,
+    sending each result back as dbt reports it."""
     from dbt.cli.main import dbtRunner
 
     _stop_on_signals()
-    try:
-        channel.put(_outcome(dbtRunner(callbacks=[_reporter(channel)]).invoke(full_args)))
-    except BaseException as error:  # noqa: BLE001 - reported to the step's process
-        channel.put({_DONE_KEY: True, "exception": repr(error)})
-    channel.close()
-    channel.join_thread()
-
-
-def _in_fork(full_args: list[str]) -> Iterator[dict]:
-    """Run dbt in a fork of this process: dbt is already imported there, and has a core
-    (and an interpreter lock) of its own while the step turns its results into events."""
-    import dbt.cli.main  # noqa: F401 - imported once here, inherited by the fork
-
-    context = multiprocessing.get_context("fork")
-    channel = context.Queue()
-    child = context.Process(target=_forked_dbt, args=(full_args, channel), name="dbt")
-    _start(child)
-    try:
-        yield from _until_done(lambda: channel.get(timeout=1), child.is_alive, child)
-        child.join()
-    finally:
-        _stop(child)
-
-
-def _warm_dbt(common_args: list[str], commands: Any, channel: Any, parent: int) -> None:
-    """The body of a warm fork: parse now, then run the one command it is sent."""
-    from dbt.cli.main import dbtRunner
-
-    _stop_on_signals()
-    try:
-        parsed = dbtRunner().invoke(["parse", "--quiet", *common_args])
-        manifest = parsed.result if parsed.success else None
-    except BaseException:  # noqa: BLE001 - the command then parses, and reports, itself
-        manifest = None
+    manifest = None
+    if parse:
+        try:
+            parsed = dbtRunner().invoke(["parse", "--quiet", *common_args])
+            manifest = parsed.result if parsed.success else None
+        except BaseException:  # noqa: BLE001 - the command then parses, and reports, itself
+            manifest = None
     while True:  # until the command comes, or the run's process is gone
         try:
             args = commands.get(timeout=1)
@@ -369,16 +346,16 @@ def _warm_dbt(common_args: list[str], commands: Any, channel: Any, parent: int) 
     channel.join_thread()
 
 
-class _WarmFork:
-    """A fork of the run's process that parses the dbt project as soon as it starts and
-    then runs one dbt command with the parsed manifest.
+class _DbtFork:
+    """A fork of the run's process that runs one dbt command.
 
-    The parse opens no warehouse connection, so it runs alongside the ingestion, on the
-    other core; the command skips parsing. Forked before any dbt ran in the process, like
-    `_in_fork`'s fork.
+    The fork inherits dbt already imported and has a core (and an interpreter lock) of its
+    own while the step turns its results into events. Made with `parse`, it parses the
+    project as soon as it starts (a parse opens no warehouse connection, so it runs
+    alongside the ingestion, on the other core) and the command then skips parsing.
     """
 
-    def __init__(self, common_args: list[str]):
+    def __init__(self, common_args: list[str], parse: bool):
         import dbt.cli.main  # noqa: F401 - imported once here, inherited by the fork
 
         self.common_args = common_args
@@ -386,8 +363,8 @@ class _WarmFork:
         self._commands = context.Queue()
         self._channel = context.Queue()
         self._process = context.Process(
-            target=_warm_dbt,
-            args=(common_args, self._commands, self._channel, os.getpid()),
+            target=_forked_dbt,
+            args=(common_args, parse, self._commands, self._channel, os.getpid()),
             name="dbt",
         )
         _start(self._process)
