@@ -11,6 +11,7 @@ because dbt's `session` method must use the very Spark session that the ingestio
 contract checks use.
 """
 
+import ctypes
 import gc
 import multiprocessing
 import os
@@ -288,6 +289,24 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+#: Linux's prctl option that sends the calling process a signal when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Have Linux stop this fork when the run's process dies, even when it is killed outright.
+
+    A fork left alone would build on: it would hold the warehouse file, and write the run
+    folder `target/run`, while the next run of the product tries to use them. The signal
+    comes when the thread that started the fork ends; that thread drives the run the fork
+    serves, so it ends after the fork's work is done.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the run's process died before the signal was asked for
+        os._exit(1)
+
+
 def _stop(process: Any) -> None:
     """Stop a fork that still runs, by force if it does not stop within seconds."""
     if process.is_alive():
@@ -323,6 +342,7 @@ def _forked_dbt(
     from dbt.cli.main import dbtRunner
 
     _stop_on_signals()
+    _stop_with_parent(parent)
     manifest = None
     if parse:
         try:
