@@ -116,21 +116,37 @@ class _Results:
                     metadata=metadata,
                 )
 
-    def selection(self, all_keys: set[dg.AssetKey], all_checks: set[dg.AssetCheckKey]) -> list[str]:
-        """dbt `--select` arguments for what the step must run; empty for everything."""
-        if self.selected_keys == all_keys and self.selected_checks == all_checks:
-            return []
-        selectors = []
+    def selection(self) -> list[str]:
+        """dbt `--select` arguments for what the step must run; empty for everything.
+
+        What the step leaves out is found from the manifest: in a run of part of the graph,
+        the step's `assets_def` holds only the selected assets, so comparing the selection
+        with it would always find everything selected.
+        """
+        selectors, left_out = [], False
         for unique_id, node in self.manifest["nodes"].items():
             if node["resource_type"] in _MATERIALIZED_TYPES:
                 if self.asset_key(unique_id) in self.selected_keys:
                     selectors.append(_fqn_selector(node))
+                else:
+                    left_out = True
             elif node["resource_type"] == "test":
                 key = self.check_key(unique_id)
-                if key in self.selected_checks and key.asset_key not in self.selected_keys:
+                if key is None:
+                    continue  # not a check: dbt runs it with the models it tests
+                if key not in self.selected_checks:
+                    left_out = True
+                elif key.asset_key not in self.selected_keys:
                     # A check run on its own, e.g. re-executed from the UI.
                     selectors.append(_fqn_selector(node))
-        return ["--select", *selectors] if selectors else []
+        if not left_out:
+            return []
+        if not selectors:
+            raise dg.Failure(
+                "None of the step's selected assets and checks is in the dbt manifest: it "
+                "changed after the run's definitions were loaded. Launch the run again."
+            )
+        return ["--select", *selectors]
 
 
 class EmbeddedDbt(dg.ConfigurableResource):
@@ -167,9 +183,7 @@ class EmbeddedDbt(dg.ConfigurableResource):
         each failed node with dbt's message.
         """
         results = _Results(context, manifest, translator, project)
-        selection = results.selection(
-            set(context.assets_def.keys), set(context.assets_def.check_keys)
-        )
+        selection = results.selection()
         failures = []
         for result in self._invoke(context, ["build", *selection]):
             yield from results.events(result)
