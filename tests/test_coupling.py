@@ -16,12 +16,14 @@ import duckdb
 import pytest
 import yaml
 
-from conftest import ROOT, git_init, product_env, uv, uv_executable
+from conftest import ROOT, git_init, product_env, run, uv, uv_executable
 
 pytestmark = pytest.mark.product
 
 PORT_KEY = "sales/published/orders"
 CONSUMER_MODEL = "marketing/stg_sales_orders__orders"
+# The consumer's copy of the producer's contract, kept beside its upstreams.yaml.
+CONTRACT_COPY = Path("upstreams/sales.sales_orders.datacontract.yaml")
 
 # Runs in the consumer's environment, against the instance both products share.
 AUTOMATION_SCRIPT = """
@@ -95,6 +97,56 @@ def test_consumer_joins_the_producers_lineage(workspace) -> None:
     (pin,) = yaml.safe_load((consumer / "upstreams.yaml").read_text())["upstreams"]
     assert pin["id"] == "sales.sales_orders" and pin["major"] == 1
     assert pin["ports"]["orders"]["order_id"] == "bigint"
+    # And kept a copy of the contract its pins hold against, for an image of the consumer.
+    copy = consumer / CONTRACT_COPY
+    assert copy.read_text() == (workspace["producer"] / "datacontract.yaml").read_text()
+
+
+def test_consumer_reads_its_copy_where_the_producers_contract_is_absent(workspace) -> None:
+    """An image of the consumer holds the consumer's folder alone: it loads from the copy,
+    with the producer's ports where they were; without the copy, the error says what to do."""
+    producer, consumer = workspace["producer"], workspace["consumer"]
+    sources = consumer / "dbt/models/upstreams/_upstream_sources.yml"
+    sources_before = sources.read_text()
+    contract_file, hidden = producer / "datacontract.yaml", producer / "datacontract.away"
+    copy, hidden_copy = consumer / CONTRACT_COPY, consumer / "contract-copy.away"
+    contract_file.rename(hidden)
+    try:
+        listing = json.loads(uv("run", "dg", "list", "defs", "--json", cwd=consumer).stdout)
+        assets = {asset["asset_key"]: asset for asset in listing["assets"]}
+        assert PORT_KEY in assets[CONSUMER_MODEL]["dependency_keys"]
+        # Read from the copy, the producer's published folder resolves as before.
+        assert sources.read_text() == sources_before
+        copy.rename(hidden_copy)
+        try:
+            checked = uv("run", "dg", "check", "defs", cwd=consumer, check=False)
+        finally:
+            hidden_copy.rename(copy)
+    finally:
+        hidden.rename(contract_file)
+    output = checked.stdout + checked.stderr
+    assert checked.returncode != 0
+    assert (
+        "datacontract.yaml: the data contract file does not exist, and neither does this "
+        f"product's copy of it, {CONTRACT_COPY}. Load the product once where the upstream "
+        "contract is reachable, and commit the copy." in " ".join(output.split())
+    ), output
+
+
+def test_consumer_passes_its_own_gates_and_tests(workspace) -> None:
+    """The consumer's commit of what its first load wrote (pins, dbt sources and staging
+    models, the copy of the producer's contract) passes its pre-commit hooks unchanged, and
+    its own tests pass: they leave out the models that read the producer's ports."""
+    consumer = workspace["consumer"]
+    uv("run", "contract", "upstreams", cwd=consumer)
+    run(["git", "add", "--all"], cwd=consumer)
+    run(["git", "-c", "user.name=Test", "-c", "user.email=test@example.com",
+         "commit", "--quiet", "--message", "Pin the upstream product"], cwd=consumer)
+    gates = uv("run", "pre-commit", "run", "--all-files", "--color=never", cwd=consumer, check=False)
+    assert gates.returncode == 0, gates.stdout + gates.stderr
+    assert run(["git", "status", "--porcelain"], cwd=consumer).stdout == ""
+    tests = uv("run", "pytest", "-q", "-p", "no:cacheprovider", cwd=consumer, check=False)
+    assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
 
 
 def test_unpublished_upstream_is_explained(workspace) -> None:
@@ -170,3 +222,5 @@ def test_breaking_upstream_change_stops_the_consumer(workspace) -> None:
     assert checked.returncode != 0
     assert "upstream Sales Orders (sales.sales_orders): pinned major version 1, the contract is now 2.0.0" in output
     assert "upstream Sales Orders (sales.sales_orders), port orders, column coupon_code: gone from the contract" in output
+    # A contract that breaks the pins never replaces the consumer's copy.
+    assert (consumer / CONTRACT_COPY).read_text() == original

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from .checks import normalize_type
 from .model import Contract, ContractError, load_contract
 
 UPSTREAMS_FILE = PRODUCT_ROOT / "upstreams.yaml"
+#: Where the product keeps a copy of each upstream contract it last checked its pins against,
+#: beside upstreams.yaml: an image of the product, built from the product's folder alone,
+#: reads the copy, because the upstream's own folder is not in it.
+COPIES_DIR_NAME = "upstreams"
 UPSTREAM_MODELS = DBT_PROJECT_DIR / "models" / "upstreams"
 GENERATED_SOURCES = UPSTREAM_MODELS / "_upstream_sources.yml"
 #: dbt variable through which runs pass each upstream's published folder, by contract id.
@@ -49,6 +54,10 @@ class Upstream:
     contract: Contract
     major: int
     ports: tuple[UpstreamPort, ...]
+    #: Where the upstream publishes, by its own contract: its `published` server's path,
+    #: resolved from the folder of the contract that upstreams.yaml names (also when the
+    #: product reads its copy of that contract).
+    published_folder: Path
 
     @property
     def source_name(self) -> str:
@@ -58,7 +67,7 @@ class Upstream:
 
     def published_dir(self) -> Path:
         """Where the upstream publishes, by its own contract (not this product's settings)."""
-        return (self.contract.path.parent / self.contract.published_path).resolve()
+        return self.published_folder
 
     def describe(self) -> str:
         """`<name> (<id>)`: how errors name the upstream."""
@@ -122,11 +131,46 @@ def _header(path: Path) -> str:
     return "".join(header)
 
 
+def copy_path(upstreams_file: Path, contract_id: str) -> Path:
+    """The copy of the upstream contract `contract_id` kept beside `upstreams_file`."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", contract_id)
+    return upstreams_file.parent / COPIES_DIR_NAME / f"{name}.datacontract.yaml"
+
+
+def _read_upstream_contract(path: Path, entry: dict) -> Contract:
+    """The upstream contract `entry` names or, where that file is absent (as in an image of
+    this product), the copy kept when its pins last held."""
+    source = path.parent / entry["contract"]
+    copy = copy_path(path, entry["id"]) if isinstance(entry.get("id"), str) else None
+    if source.exists() or copy is None:
+        return load_contract(source)
+    if not copy.exists():
+        raise ContractError(
+            f"{source}: the data contract file does not exist, and neither does this "
+            f"product's copy of it, {copy.relative_to(path.parent)}. Load the product once "
+            f"where the upstream contract is reachable, and commit the copy."
+        )
+    return load_contract(copy)
+
+
+def _keep_copy(path: Path, contract: Contract) -> None:
+    """Keep the upstream contract whose pins just held, as this product's copy of it."""
+    copy = copy_path(path, contract.id)
+    if contract.path.resolve() == copy.resolve():
+        return
+    text = contract.path.read_text()
+    if not copy.exists() or copy.read_text() != text:
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_text(text)
+
+
 def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[Upstream]:
     """Read upstreams.yaml, pin what is not pinned yet (or everything, with `repin`),
     and check every pin against the upstream's current contract.
 
-    Raises UpstreamError naming the upstream product, port and column of every broken pin.
+    Each upstream contract whose pins hold is kept as a copy in `upstreams/`, which is read
+    instead where the upstream's file is absent. Raises UpstreamError naming the upstream
+    product, port and column of every broken pin.
     """
     if not path.exists():
         return []
@@ -138,7 +182,7 @@ def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[
             problems.append(f"upstreams[{index}]: needs `contract: <path to datacontract.yaml>`")
             continue
         try:
-            contract = load_contract(path.parent / entry["contract"])
+            contract = _read_upstream_contract(path, entry)
         except ContractError as error:
             problems.append(f"upstreams[{index}] ({entry['contract']}): {error}")
             continue
@@ -149,7 +193,8 @@ def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[
         if broken:
             problems += broken
             continue
-        upstream_dir = (contract.path.parent / contract.published_path).resolve()
+        source_dir = (path.parent / entry["contract"]).parent
+        upstream_dir = (source_dir / contract.published_path).resolve()
         ports = tuple(
             UpstreamPort(
                 name=name,
@@ -159,7 +204,7 @@ def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[
             )
             for name, columns in entry["ports"].items()
         )
-        upstreams.append(Upstream(entry["contract"], contract, entry["major"], ports))
+        upstreams.append(Upstream(entry["contract"], contract, entry["major"], ports, upstream_dir))
     if problems:
         raise UpstreamError(
             f"{path} pins upstream contracts that no longer hold:\n"
@@ -167,6 +212,8 @@ def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[
         )
     if pinned_now:
         path.write_text(_header(path) + yaml.safe_dump({"upstreams": entries}, sort_keys=False))
+    for upstream in upstreams:
+        _keep_copy(path, upstream.contract)
     return upstreams
 
 
@@ -213,13 +260,25 @@ def render_sources(upstreams: list[Upstream], dbt_dir: Path = DBT_PROJECT_DIR) -
 
 
 def staging_model(upstream: Upstream, port: UpstreamPort) -> tuple[str, str]:
-    """(file name, SQL) of the first model reading a consumed port; the team owns it after."""
+    """(file name, SQL) of the first model reading a consumed port; the team owns it after.
+
+    It names the pinned columns, so a column the upstream adds later reaches this product
+    only when the team adds it here, and it passes the product's sqlfluff rules as written.
+    """
     name = f"stg_{upstream.source_name}__{port.name}"
+    header = textwrap.wrap(
+        f"Output port {port.name} of {upstream.describe()}, read through its contract, "
+        "with the columns this product pinned.",
+        width=77,
+    )
+    columns = ",\n".join(f"        {column}" for column in port.columns)
     sql = (
-        f"-- Output port {port.name} of {upstream.describe()}, read through its contract.\n"
-        "with\n\nsource as (\n\n"
-        f"    select * from {{{{ source('{upstream.source_name}', '{port.name}') }}}}\n\n"
-        ")\n\nselect * from source\n"
+        "".join(f"-- {line}\n" for line in header)
+        + "with\n\nsource as (\n\n"
+        + f"    select * from {{{{ source('{upstream.source_name}', '{port.name}') }}}}\n\n"
+        + "),\n\nrenamed as (\n\n    select\n"
+        + columns
+        + "\n\n    from source\n\n)\n\nselect * from renamed\n"
     )
     return f"{name}.sql", sql
 
