@@ -149,6 +149,24 @@ def test_consumer_passes_its_own_gates_and_tests(workspace) -> None:
     assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
 
 
+def test_consumers_ci_materializes_without_the_producers_data(workspace, tmp_path: Path) -> None:
+    """The consumer's CI job materializes on a fresh DuckDB file, where the producer has
+    published nothing: it leaves out the models that read the producer's ports."""
+    consumer = workspace["consumer"]
+    assert not (workspace["producer"] / "data" / "published" / "orders.parquet").exists()
+    workflow = yaml.safe_load((consumer / ".github/workflows/ci.yml").read_text())
+    (command,) = [s["run"] for s in workflow["jobs"]["dbt"]["steps"] if "dg launch" in s.get("run", "")]
+    launched = run(
+        ["bash", "-c", command], cwd=consumer, timeout=300,
+        env={"DUCKDB_PATH": str(tmp_path / "ci.duckdb"), "PUBLISH_DIR": str(tmp_path / "published")},
+    )
+    assert "RUN_SUCCESS" in launched.stdout + launched.stderr
+    # The consumer's own ports, which do not read the producer's, are published.
+    assert sorted(p.name for p in (tmp_path / "published").iterdir()) == [
+        "customers.parquet", "orders.parquet",
+    ]
+
+
 def test_unpublished_upstream_is_explained(workspace) -> None:
     # The run fails in the dbt step before dbt runs, so the dbt fork started with the run
     # (defs/dbt/runner.py) is never used: the run must still end, and promptly.

@@ -140,7 +140,9 @@ def test_github_workflow(copie, with_example_pipeline: bool) -> None:
     assert "uv run pre-commit run --all-files" in runs["pre-commit"]
     assert "uv run pytest" in runs["test"]
     dbt_command = (
-        "uv run dg launch --assets '*'" if with_example_pipeline else "uv run dg check defs"
+        "uv run dg launch --assets 'not group:upstreams+'"
+        if with_example_pipeline
+        else "uv run dg check defs"
     )
     assert dbt_command in runs["dbt"]
     assert "uv run contract check" in runs["contract"]
@@ -184,7 +186,9 @@ def test_gitlab_ci(copie, with_example_pipeline: bool) -> None:
     assert "uv run pre-commit run --all-files" in scripts["pre-commit"]
     assert "uv run pytest" in scripts["test"]
     dbt_command = (
-        "uv run dg launch --assets '*'" if with_example_pipeline else "uv run dg check defs"
+        "uv run dg launch --assets 'not group:upstreams+'"
+        if with_example_pipeline
+        else "uv run dg check defs"
     )
     assert dbt_command in scripts["dbt"]
     assert "uv run contract check" in scripts["contract"]
@@ -260,6 +264,9 @@ def test_dockerignore_keeps_what_the_image_needs(copie) -> None:
         "dbt/profiles.yml",
         "datacontract.yaml",
         "data/.gitignore",
+        # A consumer's pins, and its copy of each upstream contract, which the image loads.
+        "upstreams.yaml",
+        "upstreams/sales.sales_orders.datacontract.yaml",
     ]:
         assert not ignored(name), name
     for name in [".venv", ".git", "data/warehouse.duckdb", "dbt/target", "tests"]:
