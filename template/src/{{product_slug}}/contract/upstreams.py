@@ -54,20 +54,16 @@ class Upstream:
     contract: Contract
     major: int
     ports: tuple[UpstreamPort, ...]
-    #: Where the upstream publishes, by its own contract: its `published` server's path,
-    #: resolved from the folder of the contract that upstreams.yaml names (also when the
-    #: product reads its copy of that contract).
-    published_folder: Path
+    #: Where the upstream publishes, by its own contract (not this product's settings): its
+    #: `published` server's path, resolved from the folder of the contract upstreams.yaml
+    #: names, also when the product reads its copy of that contract.
+    published_dir: Path
 
     @property
     def source_name(self) -> str:
         """The dbt source through which models read this upstream."""
         name = self.contract.document.dataProduct or self.contract.id
         return re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
-
-    def published_dir(self) -> Path:
-        """Where the upstream publishes, by its own contract (not this product's settings)."""
-        return self.published_folder
 
     def describe(self) -> str:
         """`<name> (<id>)`: how errors name the upstream."""
@@ -225,7 +221,7 @@ def render_sources(upstreams: list[Upstream], dbt_dir: Path = DBT_PROJECT_DIR) -
     """
     sources = []
     for upstream in upstreams:
-        relative = os.path.relpath(upstream.published_dir(), dbt_dir)
+        relative = os.path.relpath(upstream.published_dir, dbt_dir)
         folder = (
             f"{{{{ var('{PUBLISHED_VAR}', {{}}).get('{upstream.contract.id}', '{relative}') }}}}"
         )
@@ -319,5 +315,5 @@ def published_vars() -> list[str]:
     Empty for a product without upstreams. dbt resolves the sources' locations from these
     while it parses, so every dbt command of a run gets the same arguments.
     """
-    published = {u.contract.id: str(u.published_dir()) for u in product_upstreams()}
+    published = {u.contract.id: str(u.published_dir) for u in product_upstreams()}
     return ["--vars", json.dumps({PUBLISHED_VAR: published})] if published else []
