@@ -5,8 +5,12 @@ so this module also proves the quick start works.
 """
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -120,6 +124,60 @@ def test_default_product_launches_with_dg(demo_product) -> None:
     assert "in a fork that parsed the project as the run started" in launched.stdout + launched.stderr
     with duckdb.connect(str(dest / "data" / "warehouse.duckdb"), read_only=True) as conn:
         assert conn.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
+
+
+# A run's process in miniature: it starts the product's dbt fork on a query DuckDB needs
+# minutes for, reports the fork's pid, and waits to be killed.
+FORK_PARENT = """
+import multiprocessing, threading, time
+from sales_orders.dbt_process import DBT_PROJECT_DIR
+from sales_orders.defs.dbt.runner import EmbeddedDbt, _DbtFork
+
+fork = _DbtFork(EmbeddedDbt(project_dir=str(DBT_PROJECT_DIR))._common_args(), parse=False)
+query = "select sum(range) as total from range(1000000000000)"
+threading.Thread(target=lambda: list(fork.run(["show", "--inline", query])), daemon=True).start()
+print(*(child.pid for child in multiprocessing.active_children()), flush=True)
+time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether the process runs; a zombie waiting to be reaped has stopped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="dbt forks only on Linux")
+def test_dbt_fork_stops_when_the_run_process_is_killed(demo_product, tmp_path: Path) -> None:
+    """A run's process killed outright (SIGKILL, out of memory) takes its dbt fork with it;
+    a fork left alone would build on and hold the warehouse against the next run."""
+    dest, _ = demo_product
+    script = tmp_path / "run_process.py"
+    script.write_text(FORK_PARENT)
+    env = {**os.environ, "DUCKDB_PATH": str(tmp_path / "w.duckdb"), "PUBLISH_DIR": str(tmp_path)}
+    parent = subprocess.Popen(
+        [str(dest / ".venv/bin/python"), str(script)], cwd=dest, env=env, stdout=subprocess.PIPE, text=True
+    )
+    forks: list[int] = []
+    try:
+        forks = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(forks) == 1, f"expected one dbt fork, found {forks}"
+        time.sleep(3)  # dbt parses the project, then starts the query
+        assert _running(forks[0]), "the dbt fork stopped before its parent did"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _running(forks[0]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _running(forks[0]), "the dbt fork still runs after its parent was killed"
+    finally:
+        parent.kill()
+        for pid in forks:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_fresh_clone_needs_no_manual_dbt_parse(demo_product) -> None:
