@@ -255,6 +255,23 @@ def render_sources(upstreams: list[Upstream], dbt_dir: Path = DBT_PROJECT_DIR) -
     return header + yaml.safe_dump({"sources": sources}, sort_keys=False)
 
 
+@functools.cache
+def _reserved_words() -> frozenset[str]:
+    import duckdb
+
+    rows = duckdb.sql(
+        "select keyword_name from duckdb_keywords() where keyword_category = 'reserved'"
+    ).fetchall()
+    return frozenset(name for (name,) in rows)
+
+
+def _identifier(name: str) -> str:
+    """A column name as SQL: bare when it is a plain lower-case name, quoted otherwise."""
+    if re.fullmatch(r"[a-z_][a-z0-9_]*", name) and name not in _reserved_words():
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
 def staging_model(upstream: Upstream, port: UpstreamPort) -> tuple[str, str]:
     """(file name, SQL) of the first model reading a consumed port; the team owns it after.
 
@@ -267,7 +284,7 @@ def staging_model(upstream: Upstream, port: UpstreamPort) -> tuple[str, str]:
         "with the columns this product pinned.",
         width=77,
     )
-    columns = ",\n".join(f"        {column}" for column in port.columns)
+    columns = ",\n".join(f"        {_identifier(column)}" for column in port.columns)
     sql = (
         "".join(f"-- {line}\n" for line in header)
         + "with\n\nsource as (\n\n"
