@@ -127,17 +127,16 @@ def _header(path: Path) -> str:
     return "".join(header)
 
 
-def copy_path(upstreams_file: Path, contract_id: str) -> Path:
+def _copy_path(upstreams_file: Path, contract_id: str) -> Path:
     """The copy of the upstream contract `contract_id` kept beside `upstreams_file`."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", contract_id)
     return upstreams_file.parent / COPIES_DIR_NAME / f"{name}.datacontract.yaml"
 
 
-def _read_upstream_contract(path: Path, entry: dict) -> Contract:
-    """The upstream contract `entry` names or, where that file is absent (as in an image of
-    this product), the copy kept when its pins last held."""
-    source = path.parent / entry["contract"]
-    copy = copy_path(path, entry["id"]) if isinstance(entry.get("id"), str) else None
+def _read_upstream_contract(path: Path, entry: dict, source: Path) -> Contract:
+    """The upstream contract `entry` names (`source`) or, where that file is absent (as in
+    an image of this product), the copy kept when its pins last held."""
+    copy = _copy_path(path, entry["id"]) if isinstance(entry.get("id"), str) else None
     if source.exists() or copy is None:
         return load_contract(source)
     if not copy.exists():
@@ -151,7 +150,7 @@ def _read_upstream_contract(path: Path, entry: dict) -> Contract:
 
 def _keep_copy(path: Path, contract: Contract) -> None:
     """Keep the upstream contract whose pins just held, as this product's copy of it."""
-    copy = copy_path(path, contract.id)
+    copy = _copy_path(path, contract.id)
     if contract.path.resolve() == copy.resolve():
         return
     text = contract.path.read_text()
@@ -177,8 +176,9 @@ def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[
         if not isinstance(entry, dict) or not isinstance(entry.get("contract"), str):
             problems.append(f"upstreams[{index}]: needs `contract: <path to datacontract.yaml>`")
             continue
+        source = path.parent / entry["contract"]
         try:
-            contract = _read_upstream_contract(path, entry)
+            contract = _read_upstream_contract(path, entry, source)
         except ContractError as error:
             problems.append(f"upstreams[{index}] ({entry['contract']}): {error}")
             continue
@@ -189,8 +189,8 @@ def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[
         if broken:
             problems += broken
             continue
-        source_dir = (path.parent / entry["contract"]).parent
-        upstream_dir = (source_dir / contract.published_path).resolve()
+        # From where the contract is said to be, also when its copy was read.
+        upstream_dir = (source.parent / contract.published_path).resolve()
         ports = tuple(
             UpstreamPort(
                 name=name,

@@ -364,7 +364,9 @@ def _forked_dbt(
             manifest = parsed.result if parsed.success else None
         except BaseException:  # noqa: BLE001 - the command then parses, and reports, itself
             manifest = None
-    while True:  # until the command comes, or the run's process is gone
+    # Until the command comes, or the run's process is gone (checked here too, in case the
+    # kernel refused the parent-death signal asked for above).
+    while True:
         try:
             args = commands.get(timeout=1)
             break
