@@ -5,11 +5,9 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import dagster as dg
 import pyarrow as pa
+from dagster_data_product import WarehouseResource, product_of, refresh_condition, relation
 
-from ...product import DOMAIN, DUCKDB_POOL, OWNERS
-from ...warehouse import relation
-from ..automation import refresh_condition
-from ..resources import WarehouseResource
+PRODUCT = product_of(__file__)
 
 ANALYTICS_SCHEMA = "analytics"
 #: Orders that count as revenue: a placed order is not yet billed, a returned one is refunded.
@@ -29,17 +27,17 @@ def forecast_daily_revenue(daily_revenue: dict[date, Decimal], last_day: date) -
 
 
 @dg.asset(
-    key=[DOMAIN, "revenue_forecast"],
-    deps=[dg.AssetKey([DOMAIN, "fct_orders"])],
+    key=[PRODUCT.domain, "revenue_forecast"],
+    deps=[dg.AssetKey([PRODUCT.domain, "fct_orders"])],
     description=(
         f"Revenue forecast for the {HORIZON_DAYS} days after the last order: the mean daily"
         f" revenue of the trailing {TRAILING_DAYS} days (shipped and completed orders)."
     ),
-    owners=OWNERS,
+    owners=PRODUCT.owners,
     group_name="analytics",
     kinds={"python", "table"},
-    automation_condition=refresh_condition(),
-    pool=DUCKDB_POOL,
+    automation_condition=refresh_condition(PRODUCT),
+    pool=PRODUCT.pool,
 )
 def revenue_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Forecast daily revenue and store one row per forecast day."""

@@ -1,11 +1,11 @@
 """The ingestion asset: loads the source extract into the warehouse's raw schema."""
 
 import dagster as dg
+from dagster_data_product import WarehouseResource, product_of, source_condition
 
-from ...product import DOMAIN, DUCKDB_POOL, OWNERS
-from ..automation import source_condition
-from ..resources import WarehouseResource
 from . import source_data
+
+PRODUCT = product_of(__file__)
 
 RAW_SCHEMA = "raw"
 
@@ -22,17 +22,17 @@ RAW_TABLES = {
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            key=[DOMAIN, RAW_SCHEMA, table],
+            key=[PRODUCT.domain, RAW_SCHEMA, table],
             description=description,
-            owners=OWNERS,
+            owners=PRODUCT.owners,
             group_name="ingestion",
             kinds={"python", "table"},
-            automation_condition=source_condition(),
+            automation_condition=source_condition(PRODUCT),
         )
         for table, description in RAW_TABLES.items()
     ],
-    name=f"{DOMAIN}_raw_tables",
-    pool=DUCKDB_POOL,
+    name=f"{PRODUCT.domain}_raw_tables",
+    pool=PRODUCT.pool,
 )
 def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Replace the raw tables with a fresh extract of the source system."""
@@ -43,5 +43,5 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
             rows = wh.replace_table(RAW_SCHEMA, table, tables[table])
             context.log.info(f"Loaded {rows} rows into {RAW_SCHEMA}.{table} on {wh.engine}")
             yield dg.MaterializeResult(
-                asset_key=[DOMAIN, RAW_SCHEMA, table], metadata={"dagster/row_count": rows}
+                asset_key=[PRODUCT.domain, RAW_SCHEMA, table], metadata={"dagster/row_count": rows}
             )

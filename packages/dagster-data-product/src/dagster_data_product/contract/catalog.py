@@ -14,15 +14,14 @@ from pathlib import Path
 
 import yaml
 
-from ..product import WAREHOUSE
 from .model import Contract
 
 CATALOG_FILE = "catalog.yaml"
-#: The Spark warehouse's default folder, relative to the product (see product.spark_paths).
+#: The Spark warehouse's default folder, relative to the product (see Product.spark_paths).
 SPARK_TABLES = "data/spark-warehouse"
 
 
-def render_catalog(contract: Contract) -> str:
+def render_catalog(contract: Contract, warehouse: str = "duckdb") -> str:
     """The text of catalog.yaml: one PandasParquet entry per port, at its published file."""
     from intake.readers import datatypes, entry, readers
 
@@ -45,7 +44,7 @@ def render_catalog(contract: Contract) -> str:
             data=datatypes.Parquet(url=f"{{CATALOG_DIR}}/{relative}/{port.name}.parquet"),
             metadata=metadata,
         )
-        if WAREHOUSE == "spark":
+        if warehouse == "spark":
             catalog[f"{port.name}_prod"] = readers.PandasParquet(
                 data=datatypes.Parquet(
                     url=f"{{CATALOG_DIR}}/{SPARK_TABLES}/published.db/{port.name}"
@@ -66,9 +65,9 @@ def catalog_path(contract: Contract) -> Path:
     return contract.path.parent / CATALOG_FILE
 
 
-def catalog_is_current(contract: Contract) -> bool:
+def catalog_is_current(contract: Contract, warehouse: str = "duckdb") -> bool:
     """Whether catalog.yaml holds what the contract generates (formatting aside)."""
     path = catalog_path(contract)
     return path.exists() and yaml.safe_load(path.read_text()) == yaml.safe_load(
-        render_catalog(contract)
+        render_catalog(contract, warehouse)
     )

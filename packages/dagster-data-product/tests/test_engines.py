@@ -11,9 +11,18 @@ import duckdb
 import pytest
 import sqlglot
 
-from {{ product_slug }}.contract.checks import DIALECTS, engine_type, port_checks
-from {{ product_slug }}.contract.model import Column, Port, QualityRule
-from {{ product_slug }}.product import active_engine, dbt_target, spark_paths
+from dagster_data_product.contract.checks import DIALECTS, engine_type, port_checks
+from dagster_data_product.contract.model import Column, Port, QualityRule
+from dagster_data_product.settings import Product, dbt_target
+
+
+def _product(root: Path) -> Product:
+    return Product(
+        root=root,
+        contract_file=root / "datacontract.yaml",
+        upstreams_file=root / "upstreams.yaml",
+        dbt_dir=root / "dbt",
+    )
 
 # sqlglot's names for the engines.
 GRAMMARS = {
@@ -159,7 +168,7 @@ def test_types_that_differ_stay_different() -> None:
 def test_dev_is_the_default_target_and_runs_on_duckdb(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DBT_TARGET", raising=False)
     assert dbt_target() == "dev"
-    assert active_engine() == "duckdb"
+    assert _product(Path("/product")).active_engine() == "duckdb"
 
 
 def test_an_unknown_target_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,4 +180,4 @@ def test_an_unknown_target_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -
 def test_relative_spark_folders_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPARK_WAREHOUSE_DIR", "data/tables")
     with pytest.raises(ValueError, match="SPARK_WAREHOUSE_DIR must be an absolute path"):
-        spark_paths()
+        _product(Path("/product")).spark_paths()

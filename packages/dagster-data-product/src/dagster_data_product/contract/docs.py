@@ -10,12 +10,13 @@ import html
 import shutil
 from pathlib import Path
 
-from ..dbt_process import run_dbt
-from ..product import DBT_PROJECT_DIR, PRODUCT_ROOT
+from ..dbt.process import run_dbt
+from ..settings import Product
 from .model import Contract, Port
 from .upstreams import Upstream
 
-SITE_DIR = PRODUCT_ROOT / "site"
+#: The site's folder in the product's root.
+SITE_DIR = "site"
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #1f2933; }
@@ -90,16 +91,17 @@ def render_contract_page(contract: Contract, upstreams: list[Upstream]) -> str:
     )
 
 
-def build_site(contract: Contract, upstreams: list[Upstream], site: Path = SITE_DIR) -> Path:
-    """Write the site into `site` and return the path of its index page."""
+def build_site(product: Product, site: Path | None = None) -> Path:
+    """Write the product's site into `site` (default: site/) and return its index page."""
+    site = site or product.root / SITE_DIR
     site.mkdir(parents=True, exist_ok=True)
     index = site / "index.html"
-    index.write_text(render_contract_page(contract, upstreams))
+    index.write_text(render_contract_page(product.contract, list(product.upstreams())))
     # dbt in this process: a `dbt` subprocess would spend longer importing dbt than
     # generating the docs. Its own output folder keeps dbt's partial parsing between builds;
     # --empty-catalog: the docs describe the project, so no warehouse has to exist.
-    target = DBT_PROJECT_DIR / "target" / "docs"
-    run_dbt("docs", "generate", "--static", "--empty-catalog", "--target-path", str(target))
+    target = product.dbt_dir / "target" / "docs"
+    run_dbt(product, "docs", "generate", "--static", "--empty-catalog", "--target-path", str(target))
     (site / "dbt").mkdir(exist_ok=True)
     shutil.copy(target / "static_index.html", site / "dbt" / "index.html")
     return index

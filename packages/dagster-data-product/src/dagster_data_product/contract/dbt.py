@@ -10,7 +10,6 @@ from pathlib import Path
 
 import yaml
 
-from ..product import DBT_PROJECT_DIR
 from .checks import normalize_type
 from .model import Contract, Port
 
@@ -44,7 +43,7 @@ def _dbt_lines(model: dict) -> list[str]:
     return lines + [f"contract enforced: {str(bool(enforced)).lower()}"]
 
 
-def dbt_disagreements(contract: Contract, dbt_dir: Path = DBT_PROJECT_DIR) -> list[str]:
+def dbt_disagreements(contract: Contract, dbt_dir: Path) -> list[str]:
     """A readable diff per port whose dbt model disagrees with the contract; empty if none."""
     entries = _model_entries(dbt_dir)
     reports = []

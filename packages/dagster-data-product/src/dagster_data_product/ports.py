@@ -9,26 +9,26 @@ from datetime import timedelta
 
 import dagster as dg
 
-from ...contract import ContractError, Port, product_contract
-from ...contract.checks import DIALECTS, PortCheck, port_checks, schema_differences
-from ...contract.dbt import dbt_disagreements
-from ...product import DOMAIN, DUCKDB_POOL, OWNERS, active_engine
-from ...warehouse import Warehouse, relation
-from ..automation import refresh_condition
-from ..dbt.project import load_manifest, model_relation
-from ..resources import WarehouseResource
+from .automation import refresh_condition
+from .contract import ContractError, Port
+from .contract.checks import DIALECTS, PortCheck, port_checks, schema_differences
+from .contract.dbt import dbt_disagreements
+from .dbt.manifest import load_manifest, model_relation
+from .resources import WarehouseResource
+from .settings import Product
+from .warehouse import Warehouse, relation
 
 PUBLISHED = "published"
 
 
-def port_key(port: Port) -> dg.AssetKey:
-    """The key of the dbt model behind the port (as the dbt translator names it)."""
-    return dg.AssetKey([DOMAIN, port.model])
+def port_key(product: Product, port: Port) -> dg.AssetKey:
+    """The key of the dbt model behind the port (as the dbt component names it)."""
+    return dg.AssetKey([product.domain, port.model])
 
 
-def published_key(port: Port) -> dg.AssetKey:
-    """The key of the published port: the stable name consumers depend on."""
-    return dg.AssetKey([DOMAIN, PUBLISHED, port.name])
+def published_key(domain: str, port_name: str) -> dg.AssetKey:
+    """The key of a published port: the stable name consumers depend on."""
+    return dg.AssetKey([domain, PUBLISHED, port_name])
 
 
 def _evaluate(wh: Warehouse, check: PortCheck, port: Port, schema: str, table: str):
@@ -52,20 +52,22 @@ def _evaluate(wh: Warehouse, check: PortCheck, port: Port, schema: str, table: s
     }
 
 
-def _checks_for(port: Port, schema: str, table: str) -> dg.AssetChecksDefinition:
+def _checks_for(
+    product: Product, port: Port, schema: str, table: str
+) -> dg.AssetChecksDefinition:
     # The checks' SQL is written for the engine of the target the definitions load for.
-    engine = active_engine()
+    engine = product.active_engine()
     dialect = DIALECTS[engine]
     checks = port_checks(port, f"{dialect.quote(schema)}.{dialect.quote(table)}", engine)
-    key = port_key(port)
+    key = port_key(product, port)
 
     @dg.multi_asset_check(
         specs=[
             dg.AssetCheckSpec(check.name, asset=key, description=check.description, blocking=True)
             for check in checks
         ],
-        name=f"{DOMAIN}_{port.name}_contract_checks",
-        pool=DUCKDB_POOL,
+        name=f"{product.domain}_{port.name}_contract_checks",
+        pool=product.pool,
     )
     def contract_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
         """Evaluate every check the contract implies for this port."""
@@ -87,9 +89,9 @@ def _checks_for(port: Port, schema: str, table: str) -> dg.AssetChecksDefinition
     return contract_checks
 
 
-def _publisher(port: Port, schema: str, table: str, freshness_hours: float) -> dg.AssetsDefinition:
-    contract = product_contract()
-    engine = active_engine()
+def _publisher(product: Product, port: Port, schema: str, table: str) -> dg.AssetsDefinition:
+    contract = product.contract
+    engine = product.active_engine()
     where = (
         "as one Parquet file"
         if engine == "duckdb"
@@ -97,19 +99,19 @@ def _publisher(port: Port, schema: str, table: str, freshness_hours: float) -> d
     )
 
     @dg.asset(
-        key=published_key(port),
-        deps=[port_key(port)],
+        key=published_key(product.domain, port.name),
+        deps=[port_key(product, port)],
         description=(
             f"Output port {port.name} of contract {contract.id}: {port.description} Published"
             f" {where} after every contract check of {port.model} has passed."
         ),
-        owners=OWNERS,
+        owners=product.owners,
         group_name="ports",
         kinds={"parquet"} if engine == "duckdb" else {"parquet", engine},
-        automation_condition=refresh_condition(),
-        pool=DUCKDB_POOL,
+        automation_condition=refresh_condition(product),
+        pool=product.pool,
         freshness_policy=dg.FreshnessPolicy.time_window(
-            fail_window=timedelta(hours=freshness_hours)
+            fail_window=timedelta(hours=contract.freshness_hours)
         ),
         metadata={"contract_version": contract.version, "contract_id": contract.id},
     )
@@ -132,23 +134,22 @@ def _publisher(port: Port, schema: str, table: str, freshness_hours: float) -> d
     return publish
 
 
-@dg.definitions
-def port_definitions() -> dg.Definitions:
+def port_definitions(product: Product) -> dg.Definitions:
     """A checks definition and a publishing asset for every port of the contract."""
-    contract = product_contract()
+    contract = product.contract
     if not contract.ports:
         return dg.Definitions()
-    disagreements = dbt_disagreements(contract)
+    disagreements = dbt_disagreements(contract, product.dbt_dir)
     if disagreements:
         # Refuse to load rather than publish ports that break the contract's promises.
         raise ContractError(
             "The dbt models behind the output ports disagree with the contract:\n"
             + "\n\n".join(disagreements)
         )
-    manifest = load_manifest()
+    manifest = load_manifest(product)
     checks, assets = [], []
     for port in contract.ports:
         schema, table = model_relation(manifest, port.model)
-        checks.append(_checks_for(port, schema, table))
-        assets.append(_publisher(port, schema, table, contract.freshness_hours))
+        checks.append(_checks_for(product, port, schema, table))
+        assets.append(_publisher(product, port, schema, table))
     return dg.Definitions(assets=assets, asset_checks=checks)

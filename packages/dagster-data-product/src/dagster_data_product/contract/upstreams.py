@@ -1,10 +1,12 @@
 """Upstream products, read only through their contracts.
 
-upstreams.yaml names each upstream contract. The first load pins what this product relies
-on (the contract's id, its major version, and the columns and types of every consumed
-port); every later load checks the upstream contract against those pins, so a breaking
-upstream change stops this product with one clear error instead of a failure deep inside
-dbt. The pins also generate the dbt sources that read the upstream's published Parquet.
+upstreams.yaml names each upstream contract. `contract upstreams` pins what this product
+relies on (the contract's id, its major version, and the columns and types of every
+consumed port), keeps a copy of each upstream contract and generates the dbt sources that
+read the upstream's published Parquet. Every load checks the upstream contracts against
+those pins without writing anything, so a breaking upstream change stops this product
+with one clear error instead of a failure deep inside dbt, and a pin, copy or generated
+file that is missing or stale stops it with the command that writes it.
 """
 
 import functools
@@ -17,17 +19,20 @@ from pathlib import Path
 
 import yaml
 
-from ..product import DBT_PROJECT_DIR, PRODUCT_ROOT
 from .checks import normalize_type
 from .model import Contract, ContractError, load_contract
 
-UPSTREAMS_FILE = PRODUCT_ROOT / "upstreams.yaml"
+#: upstreams.yaml's name in a product's root folder.
+UPSTREAMS_FILE = "upstreams.yaml"
+#: The command that writes what a load only reads: pins, copies, generated dbt files.
+WRITE_COMMAND = "uv run contract upstreams"
 #: Where the product keeps a copy of each upstream contract it last checked its pins against,
 #: beside upstreams.yaml: an image of the product, built from the product's folder alone,
 #: reads the copy, because the upstream's own folder is not in it.
 COPIES_DIR_NAME = "upstreams"
-UPSTREAM_MODELS = DBT_PROJECT_DIR / "models" / "upstreams"
-GENERATED_SOURCES = UPSTREAM_MODELS / "_upstream_sources.yml"
+#: The folder of the dbt project's models that read upstream ports, and its generated sources.
+UPSTREAM_MODELS = Path("models") / "upstreams"
+GENERATED_SOURCES = "_upstream_sources.yml"
 #: dbt variable through which runs pass each upstream's published folder, by contract id.
 PUBLISHED_VAR = "upstream_published"
 
@@ -76,7 +81,7 @@ def _pin(entry: dict, contract: Contract) -> dict:
     missing = sorted(set(wanted or []) - {p.name for p in contract.ports})
     if missing:
         raise UpstreamError(
-            f"{UPSTREAMS_FILE.name}: upstream {contract.name} ({contract.id}) has no port "
+            f"{UPSTREAMS_FILE}: upstream {contract.name} ({contract.id}) has no port "
             f"{', '.join(missing)} (ports: {', '.join(p.name for p in contract.ports)})"
         )
     return {
@@ -142,7 +147,7 @@ def _read_upstream_contract(path: Path, entry: dict, source: Path) -> Contract:
     if not copy.exists():
         raise ContractError(
             f"{source}: the data contract file does not exist, and neither does this "
-            f"product's copy of it, {copy.relative_to(path.parent)}. Load the product once "
+            f"product's copy of it, {copy.relative_to(path.parent)}. Run `{WRITE_COMMAND}` "
             f"where the upstream contract is reachable, and commit the copy."
         )
     return load_contract(copy)
@@ -159,13 +164,22 @@ def _keep_copy(path: Path, contract: Contract) -> None:
         copy.write_text(text)
 
 
-def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[Upstream]:
+def _stale_copy(path: Path, contract: Contract) -> bool:
+    copy = _copy_path(path, contract.id)
+    if contract.path.resolve() == copy.resolve():
+        return False
+    return not copy.exists() or copy.read_text() != contract.path.read_text()
+
+
+def load_upstreams(path: Path, *, repin: bool = False, write: bool = True) -> list[Upstream]:
     """Read upstreams.yaml, pin what is not pinned yet (or everything, with `repin`),
     and check every pin against the upstream's current contract.
 
-    Each upstream contract whose pins hold is kept as a copy in `upstreams/`, which is read
-    instead where the upstream's file is absent. Raises UpstreamError naming the upstream
-    product, port and column of every broken pin.
+    With `write`, new pins are written back and each upstream contract whose pins hold is
+    kept as a copy in `upstreams/`, which is read instead where the upstream's file is
+    absent. Without it nothing is written: an entry not pinned yet, or a copy that is
+    missing or older than the upstream's contract, is an error naming `contract upstreams`.
+    Raises UpstreamError naming the upstream product, port and column of every broken pin.
     """
     if not path.exists():
         return []
@@ -183,6 +197,12 @@ def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[
             problems.append(f"upstreams[{index}] ({entry['contract']}): {error}")
             continue
         if repin or "major" not in entry or not isinstance(entry.get("ports"), dict):
+            if not write:
+                problems.append(
+                    f"upstreams[{index}] ({entry['contract']}): not pinned yet; "
+                    f"run `{WRITE_COMMAND}` and commit what it writes"
+                )
+                continue
             entry = entries[index] = _pin(entry, contract)
             pinned_now = True
         broken = _broken_pins(entry, contract)
@@ -206,6 +226,14 @@ def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[
             f"{path} pins upstream contracts that no longer hold:\n"
             + "\n".join(f"  - {problem}" for problem in problems)
         )
+    if not write:
+        stale = [u.describe() for u in upstreams if _stale_copy(path, u.contract)]
+        if stale:
+            raise UpstreamError(
+                f"{path.parent / COPIES_DIR_NAME} holds no current copy of the contract of "
+                f"{', '.join(stale)}: run `{WRITE_COMMAND}` and commit the copy."
+            )
+        return upstreams
     if pinned_now:
         path.write_text(_header(path) + yaml.safe_dump({"upstreams": entries}, sort_keys=False))
     for upstream in upstreams:
@@ -213,7 +241,7 @@ def load_upstreams(path: Path = UPSTREAMS_FILE, *, repin: bool = False) -> list[
     return upstreams
 
 
-def render_sources(upstreams: list[Upstream], dbt_dir: Path = DBT_PROJECT_DIR) -> str:
+def render_sources(upstreams: list[Upstream], dbt_dir: Path) -> str:
     """The dbt sources reading each pinned port from its upstream's published Parquet file.
 
     Runs pass each upstream's folder in the `upstream_published` variable; without it (a
@@ -296,10 +324,28 @@ def staging_model(upstream: Upstream, port: UpstreamPort) -> tuple[str, str]:
     return f"{name}.sql", sql
 
 
-def sync_dbt_sources(upstreams: list[Upstream], dbt_dir: Path = DBT_PROJECT_DIR) -> bool:
+def _generated_files(upstreams: list[Upstream], dbt_dir: Path) -> dict[Path, str | None]:
+    """Every file the upstreams generate in the dbt project, with its text.
+
+    None for a staging model: it is written once and then belongs to the team, so only
+    its existence counts. The sources file is None-valued too when there is no upstream
+    and it must not exist.
+    """
+    models = dbt_dir / UPSTREAM_MODELS
+    if not upstreams:
+        return {}
+    files: dict[Path, str | None] = {models / GENERATED_SOURCES: render_sources(upstreams, dbt_dir)}
+    for upstream in upstreams:
+        for port in upstream.ports:
+            name, _ = staging_model(upstream, port)
+            files[models / name] = None
+    return files
+
+
+def sync_dbt_sources(upstreams: list[Upstream], dbt_dir: Path) -> bool:
     """Write the generated sources and any missing staging model; True if a file changed."""
-    models = dbt_dir / "models" / "upstreams"
-    generated = models / GENERATED_SOURCES.name
+    models = dbt_dir / UPSTREAM_MODELS
+    generated = models / GENERATED_SOURCES
     if not upstreams:
         if generated.exists():
             generated.unlink()
@@ -320,17 +366,40 @@ def sync_dbt_sources(upstreams: list[Upstream], dbt_dir: Path = DBT_PROJECT_DIR)
     return changed
 
 
-@functools.cache
-def product_upstreams() -> tuple[Upstream, ...]:
-    """This product's upstreams, pinned and checked once per process."""
-    return tuple(load_upstreams())
+def stale_dbt_files(upstreams: list[Upstream], dbt_dir: Path) -> list[str]:
+    """The generated dbt files that are missing or out of date (relative to `dbt_dir`)."""
+    stale = []
+    expected = _generated_files(upstreams, dbt_dir)
+    for path, text in expected.items():
+        if not path.exists() or (text is not None and path.read_text() != text):
+            stale.append(str(path.relative_to(dbt_dir)))
+    generated = dbt_dir / UPSTREAM_MODELS / GENERATED_SOURCES
+    if not upstreams and generated.exists():
+        stale.append(str(generated.relative_to(dbt_dir)))
+    return stale
 
 
-def published_vars() -> list[str]:
-    """dbt's `--vars` for this product's upstreams: where each one's ports are published.
+def verify_upstreams(product) -> list[Upstream]:
+    """The product's upstreams, checked without writing anything (see `load_upstreams`).
+
+    Also refuses generated dbt sources or staging models that are missing or out of date,
+    naming the files and `contract upstreams`, which writes them.
+    """
+    upstreams = load_upstreams(product.upstreams_file, write=False)
+    stale = stale_dbt_files(upstreams, product.dbt_dir)
+    if stale:
+        raise UpstreamError(
+            f"The dbt files generated from {product.upstreams_file.name} are missing or out of "
+            f"date ({', '.join(stale)} in {product.dbt_dir}): run `{WRITE_COMMAND}` and commit them."
+        )
+    return upstreams
+
+
+def published_vars(upstreams) -> list[str]:
+    """dbt's `--vars` for a product's upstreams: where each one's ports are published.
 
     Empty for a product without upstreams. dbt resolves the sources' locations from these
     while it parses, so every dbt command of a run gets the same arguments.
     """
-    published = {u.contract.id: str(u.published_dir) for u in product_upstreams()}
+    published = {u.contract.id: str(u.published_dir) for u in upstreams}
     return ["--vars", json.dumps({PUBLISHED_VAR: published})] if published else []

@@ -4,7 +4,9 @@ dbt reaches the engine through its profile; the product's own Python steps (land
 data, the contract checks, publishing the output ports) reach it through `connect()`,
 which opens the engine of the active dbt target: the local DuckDB file for `dev`, the
 `warehouse` answer's engine for `prod`. Every engine offers the same few operations, so
-the steps are written once. This module does not import Dagster.
+the steps are written once. Each engine's client is imported only when that engine is
+opened, and comes with the package's extra of the engine's name (`dagster-data-product[spark]`).
+This module does not import Dagster.
 """
 
 import os
@@ -17,7 +19,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from .contract.checks import DIALECTS
-from .product import PRODUCT_SLUG, active_engine, duckdb_path, spark_paths
+from .settings import Product
 
 #: Schema holding the published output ports on engines that publish tables.
 PUBLISHED_SCHEMA = "published"
@@ -117,7 +119,7 @@ class DuckDBWarehouse(_Quoting):
         return str(parquet_file)
 
 
-def spark_session() -> Any:
+def spark_session(product: Product) -> Any:
     """The process's Spark session, configured like the dbt profile's `prod` target.
 
     dbt's `session` method asks for the active session, so when this one exists first,
@@ -125,10 +127,10 @@ def spark_session() -> Any:
     """
     from pyspark.sql import SparkSession
 
-    paths = spark_paths()
+    paths = product.spark_paths()
     metastore = paths["SPARK_METASTORE_DIR"]
     return (
-        SparkSession.builder.appName(PRODUCT_SLUG)
+        SparkSession.builder.appName(product.slug)
         .master(os.environ.get("SPARK_MASTER", "local[2]"))
         .config("spark.sql.warehouse.dir", str(paths["SPARK_WAREHOUSE_DIR"]))
         .config(
@@ -335,13 +337,13 @@ def _dbapi_connection(engine: str) -> Any:
 
 
 @contextmanager
-def connect(engine: str | None = None) -> Iterator[Warehouse]:
-    """Open the warehouse of the active dbt target (or of `engine`) for one step."""
-    engine = engine or active_engine()
+def connect(product: Product, engine: str | None = None) -> Iterator[Warehouse]:
+    """Open the product's warehouse on the active dbt target's engine (or `engine`)."""
+    engine = engine or product.active_engine()
     if engine == "duckdb":
         import duckdb
 
-        path = duckdb_path()
+        path = product.duckdb_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = duckdb.connect(str(path))
         try:
@@ -350,7 +352,7 @@ def connect(engine: str | None = None) -> Iterator[Warehouse]:
             conn.close()
     elif engine == "spark":
         # The session lives as long as the process: dbt and later steps reuse it.
-        yield SparkWarehouse(spark_session())
+        yield SparkWarehouse(spark_session(product))
     else:
         try:
             conn = _dbapi_connection(engine)

@@ -1,7 +1,10 @@
-"""The product's dbt project and the manifest Dagster builds its assets from."""
+"""The manifest Dagster builds a product's dbt assets from, parsed when it is missing or stale.
+
+The manifest lives in the dbt project's `target/` folder, which git ignores: preparing it
+is the one thing a load writes, and only there.
+"""
 
 import contextlib
-import functools
 import json
 import re
 from collections.abc import Iterator
@@ -10,11 +13,8 @@ from typing import Any
 
 from dagster_dbt import DbtProject
 
-from ...contract.upstreams import product_upstreams, sync_dbt_sources
-from ...dbt_process import run_dbt
-from ...product import DBT_PROJECT_DIR, active_engine
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+from ..settings import Product
+from .process import run_dbt
 
 # What `dbt parse` reads: when any of it is newer than the manifest, the manifest is stale.
 _SOURCE_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
@@ -35,18 +35,18 @@ def _newest_source_mtime(project_dir: Path) -> float:
     return newest
 
 
-def _parse(project: DbtProject) -> None:
+def _parse(product: Product, project: DbtProject) -> None:
     """Install the project's packages if it declares any, then write its manifest.
 
-    dbt runs in this process (`dbt_process.run_dbt`): dagster-dbt has imported dbt already,
+    dbt runs in this process (`process.run_dbt`): dagster-dbt has imported dbt already,
     so this skips what a `dbt` subprocess costs, a second interpreter importing dbt plus
     the `dbt --version` probe and adapter set-up that dagster-dbt's preparer adds. That was
     about 7 s of a fresh product's first load.
     """
     folder = project.project_dir
     if any((folder / name).exists() for name in ("packages.yml", "dependencies.yml")):
-        run_dbt("deps", project_dir=folder)
-    run_dbt("parse", "--target-path", str(project.target_path), project_dir=folder)
+        run_dbt(product, "deps", project_dir=folder)
+    run_dbt(product, "parse", "--target-path", str(project.target_path), project_dir=folder)
 
 
 @contextlib.contextmanager
@@ -63,8 +63,10 @@ def _manifest_lock(project: DbtProject) -> Iterator[None]:
     except ImportError:
         yield
         return
-    project.target_path.mkdir(parents=True, exist_ok=True)
-    with open(project.target_path / ".manifest.lock", "w") as lock:
+    # In the project's own target folder (which git ignores), wherever the process runs.
+    folder = project.manifest_path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".manifest.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -72,29 +74,30 @@ def _manifest_lock(project: DbtProject) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _prepare_manifest(project: DbtProject) -> Path:
-    # Upstream pins are checked first: a broken upstream contract stops the load here,
-    # and the dbt sources generated from the pins must be current before dbt parses.
-    sync_dbt_sources(list(product_upstreams()))
+def _prepare_manifest(product: Product, project: DbtProject) -> Path:
+    # Upstream pins are checked first: a broken upstream contract, or generated dbt sources
+    # that are out of date, stop the load here, before dbt parses them.
+    product.upstreams()
     manifest = project.manifest_path
     if (
         not manifest.exists()
         or _newest_source_mtime(project.project_dir) > manifest.stat().st_mtime
-        or _parsed_for(manifest) != active_engine()
+        or _parsed_for(manifest) != product.active_engine()
     ):
-        _parse(project)
+        _parse(product, project)
     return manifest
 
 
-def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+def ensure_manifest(product: Product, project: DbtProject | None = None) -> Path:
     """Return the path of an up-to-date manifest, running `dbt parse` only when needed.
 
     A fresh clone has no manifest and an edited model or a new upstream pin makes it
     stale; either way the manifest is rebuilt here, so `dg dev`, `dg launch` and the tests need no manual
     `dbt parse` first. An unchanged project costs only a scan of file times.
     """
+    project = project or DbtProject(project_dir=product.dbt_dir)
     with _manifest_lock(project):
-        return _prepare_manifest(project)
+        return _prepare_manifest(product, project)
 
 
 def _parsed_for(manifest: Path) -> str | None:
@@ -105,17 +108,28 @@ def _parsed_for(manifest: Path) -> str | None:
     return found.group(1) if found else None
 
 
-@functools.cache
-def load_manifest() -> dict[str, Any]:
-    """The parsed manifest, prepared if needed; read once per process."""
-    with _manifest_lock(dbt_project):
-        path = _prepare_manifest(dbt_project)
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            # Cut short, by a process stopped while dbt wrote it: parse it again.
-            _parse(dbt_project)
-            return json.loads(path.read_text())
+_LOADED: dict[tuple[Path, str], dict[str, Any]] = {}
+
+
+def load_manifest(product: Product) -> dict[str, Any]:
+    """The product's parsed manifest, prepared if needed; read once per process and engine."""
+    key = (product.dbt_dir, product.active_engine())
+    if key not in _LOADED:
+        project = DbtProject(project_dir=product.dbt_dir)
+        with _manifest_lock(project):
+            path = _prepare_manifest(product, project)
+            try:
+                _LOADED[key] = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                # Cut short, by a process stopped while dbt wrote it: parse it again.
+                _parse(product, project)
+                _LOADED[key] = json.loads(path.read_text())
+    return _LOADED[key]
+
+
+def forget_manifests() -> None:
+    """Read every manifest again at its next use (after a change within one process)."""
+    _LOADED.clear()
 
 
 def model_relation(manifest: dict[str, Any], model: str) -> tuple[str, str]:
@@ -123,4 +137,4 @@ def model_relation(manifest: dict[str, Any], model: str) -> tuple[str, str]:
     for node in manifest["nodes"].values():
         if node["resource_type"] == "model" and node["name"] == model:
             return node["schema"], node.get("alias") or node["name"]
-    raise KeyError(f"no dbt model named {model!r} in {dbt_project.manifest_path}")
+    raise KeyError(f"no dbt model named {model!r} in the dbt manifest")

@@ -1,43 +1,27 @@
-"""dbt run from the step's own process, its results streamed as Dagster events.
+"""dbt run on a thread of the step's process, its results streamed as Dagster events.
 
 dbt runs through its programmatic entry point (`dbtRunner`), not a `dbt` command: no new
 interpreter, no second import of dbt, no version probe, and dbt's partial parsing kept in
-the run folder `target/run` between runs. Where the engine allows it, dbt runs in a fork
-of the run's process, which inherits dbt already imported and has a core and an
-interpreter lock of its own while the step turns dbt's results into events. The fork is
-made when the run starts: it parses the project while the ingestion runs, then waits for
-the dbt step's command. On Spark dbt runs on a thread of the step's process instead,
-because dbt's `session` method must use the very Spark session that the ingestion and the
-contract checks use.
+the run folder `target/run` between runs. On Spark this also lets dbt's `session` method
+use the very Spark session that the ingestion and the contract checks use.
 """
 
-import ctypes
-import gc
-import multiprocessing
-import os
 import queue
-import signal
-import sys
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtProject
-from pydantic import PrivateAttr
 
-from ...contract.upstreams import published_vars
-from ...dbt_process import dbt_ran_here, note_dbt_ran_here, release_duckdb
-from ...product import active_engine, dbt_environment
+from ..contract.upstreams import published_vars
+from ..settings import Product
+from .process import export_profile_environment, release_duckdb
 
 _MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
 _DONE_KEY = "__dbt_done__"
-#: Forking copies the step's process with dbt already imported; Linux forks safely.
-_FORK_AVAILABLE = sys.platform.startswith("linux")
 # dbt keeps process-wide state while it runs: one invocation at a time per process.
 _ONE_AT_A_TIME = threading.Lock()
-# Whether this process has frozen its objects before a fork (see `_start`).
-_frozen = False
 
 
 def _fqn_selector(node: Mapping[str, Any]) -> str:
@@ -149,26 +133,15 @@ class _Results:
         return ["--select", *selectors]
 
 
-class EmbeddedDbt(dg.ConfigurableResource):
-    """Runs dbt commands from the run's process (in a fork of it, or on a thread of it)."""
+class DbtRunner:
+    """Runs `dbt build` for one step of a run, on a thread of the step's process."""
 
-    project_dir: str
     #: dbt's output folder for runs, inside the project; kept apart from `target/`, which
     #: holds the manifest the definitions are built from, so a run never rewrites it.
-    target_path: str = "target/run"
+    target_path = "target/run"
 
-    _warm: Any = PrivateAttr(default=None)  # a parsing _DbtFork between set-up and the dbt step
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Start dbt as the run starts, when it will run in a fork: the fork parses the
-        project while the first steps run, so the dbt step finds it ready to build."""
-        if self._forks():
-            self._warm = _DbtFork(self._common_args(), parse=True)
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._warm is not None:
-            self._warm.close()
-            self._warm = None
+    def __init__(self, product: Product):
+        self.product = product
 
     def build(
         self,
@@ -195,46 +168,24 @@ class EmbeddedDbt(dg.ConfigurableResource):
                 metadata={"failed_nodes": len(failures)},
             )
 
-    def _forks(self) -> bool:
-        return _FORK_AVAILABLE and not dbt_ran_here() and active_engine() != "spark"
-
     def _common_args(self) -> list[str]:
         """The arguments every dbt command of a run shares; they also fix what dbt parses."""
-        for name, value in dbt_environment().items():
-            os.environ.setdefault(name, value)
+        export_profile_environment(self.product)
+        folder = str(self.product.dbt_dir)
         return [
-            *published_vars(),
+            *published_vars(self.product.upstreams()),
             "--project-dir",
-            self.project_dir,
+            folder,
             "--profiles-dir",
-            self.project_dir,
+            folder,
             "--target-path",
             self.target_path,
         ]
 
     def _invoke(self, context: dg.AssetExecutionContext, args: list[str]) -> Iterator[dict]:
-        common = self._common_args()
-        forked = self._forks()
-        warm, self._warm = self._warm, None
-        if warm is not None and (not forked or warm.common_args != common):
-            warm.close()  # parsed for other arguments: of no use to this command
-            warm = None
-        where = (
-            "in a fork that parsed the project as the run started"
-            if warm is not None
-            else "in a fork"
-            if forked
-            else "in this process"
-        )
-        context.log.info(f"dbt {' '.join(args)} ({where})")
+        context.log.info(f"dbt {' '.join(args)}")
         with _ONE_AT_A_TIME:
-            if warm is not None:
-                results = warm.run(args)
-            elif forked:
-                results = _DbtFork(common, parse=False).run(args)
-            else:
-                results = _in_thread([*args, *common])
-            for item in results:
+            for item in _in_thread([*args, *self._common_args()]):
                 if "callback_error" in item:
                     context.log.warning(f"A dbt event could not be read: {item['callback_error']}")
                     continue
@@ -275,10 +226,9 @@ def _outcome(result: Any) -> dict:
 
 
 def _in_thread(full_args: list[str]) -> Iterator[dict]:
-    """Run dbt on a thread of this process: dbt shares the process's Spark session."""
+    """Run dbt on a thread of this process, streaming each finished node's result."""
     from dbt.cli.main import dbtRunner
 
-    note_dbt_ran_here()
     channel: queue.Queue = queue.Queue()
 
     def run() -> None:
@@ -290,144 +240,19 @@ def _in_thread(full_args: list[str]) -> Iterator[dict]:
     worker = threading.Thread(target=run, name="dbt", daemon=True)
     worker.start()
     try:
-        yield from _until_done(channel.get, lambda: worker.is_alive())
+        yield from _until_done(lambda: channel.get(timeout=1), worker.is_alive)
         worker.join()
     finally:
         release_duckdb()
 
 
-def _stop_on_signals() -> None:
-    """Let a fork stop when told to: it inherits the run's signal handlers, which turn
-    SIGTERM and SIGINT into exceptions that dbt would catch and carry on after."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-#: Linux's prctl option that sends the calling process a signal when its parent dies.
-_PR_SET_PDEATHSIG = 1
-
-
-def _stop_with_parent(parent: int) -> None:
-    """Have Linux stop this fork when the run's process dies, even when it is killed outright.
-
-    A fork left alone would build on: it would hold the warehouse file, and write the run
-    folder `target/run`, while the next run of the product tries to use them. The signal
-    comes when the thread that started the fork ends; that thread drives the run the fork
-    serves, so it ends after the fork's work is done.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the run's process died before the signal was asked for
-        os._exit(1)
-
-
-def _stop(process: Any) -> None:
-    """Stop a fork that still runs, by force if it does not stop within seconds."""
-    if process.is_alive():
-        process.terminate()
-        process.join(timeout=10)
-    if process.is_alive():
-        process.kill()
-        process.join()
-
-
-def _start(process: Any) -> None:
-    """Fork, the first time with the process's objects frozen, as `gc.freeze` documents.
-
-    What the process holds at its first fork (Dagster, dbt, the definitions) lives as long
-    as the process does. Frozen, no garbage collection walks it again: the fork's
-    collections do not copy the memory pages it shares with the process, the process's own
-    collections skip it, and so does the last one when the process exits (0.8 s of a
-    default run). Only the first fork freezes, so what a long-lived process creates later
-    is collected as usual.
-    """
-    global _frozen
-    if not _frozen:
-        gc.freeze()
-        _frozen = True
-    process.start()
-
-
-def _forked_dbt(
-    common_args: list[str], parse: bool, commands: Any, channel: Any, parent: int
-) -> None:
-    """The body of a dbt fork: parse first if asked, then run the one command it is sent,
-    sending each result back as dbt reports it."""
-    from dbt.cli.main import dbtRunner
-
-    _stop_on_signals()
-    _stop_with_parent(parent)
-    manifest = None
-    if parse:
-        try:
-            parsed = dbtRunner().invoke(["parse", "--quiet", *common_args])
-            manifest = parsed.result if parsed.success else None
-        except BaseException:  # noqa: BLE001 - the command then parses, and reports, itself
-            manifest = None
-    # Until the command comes, or the run's process is gone (checked here too, in case the
-    # kernel refused the parent-death signal asked for above).
-    while True:
-        try:
-            args = commands.get(timeout=1)
-            break
-        except queue.Empty:
-            if os.getppid() != parent:
-                return
-    try:
-        runner = dbtRunner(manifest=manifest, callbacks=[_reporter(channel)])
-        channel.put(_outcome(runner.invoke([*args, *common_args])))
-    except BaseException as error:  # noqa: BLE001 - reported to the step's process
-        channel.put({_DONE_KEY: True, "exception": repr(error)})
-    channel.close()
-    channel.join_thread()
-
-
-class _DbtFork:
-    """A fork of the run's process that runs one dbt command.
-
-    The fork inherits dbt already imported and has a core (and an interpreter lock) of its
-    own while the step turns its results into events. Made with `parse`, it parses the
-    project as soon as it starts (a parse opens no warehouse connection, so it runs
-    alongside the ingestion, on the other core) and the command then skips parsing.
-    """
-
-    def __init__(self, common_args: list[str], parse: bool):
-        import dbt.cli.main  # noqa: F401 - imported once here, inherited by the fork
-
-        self.common_args = common_args
-        context = multiprocessing.get_context("fork")
-        self._commands = context.Queue()
-        self._channel = context.Queue()
-        self._process = context.Process(
-            target=_forked_dbt,
-            args=(common_args, parse, self._commands, self._channel, os.getpid()),
-            name="dbt",
-        )
-        _start(self._process)
-
-    def run(self, args: list[str]) -> Iterator[dict]:
-        self._commands.put(args)
-        try:
-            yield from _until_done(
-                lambda: self._channel.get(timeout=1), self._process.is_alive, self._process
-            )
-            self._process.join()
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stop the fork if it still runs (an unused fork only waits for its command)."""
-        _stop(self._process)
-
-
-def _until_done(get: Any, alive: Any, child: Any = None) -> Iterator[dict]:
+def _until_done(get: Any, alive: Any) -> Iterator[dict]:
     while True:
         try:
             item = get()
         except queue.Empty:
             if not alive():
-                code = child.exitcode if child is not None else None
-                raise dg.Failure(f"dbt stopped without reporting its end (exit code {code})")
+                raise dg.Failure("dbt stopped without reporting its end")
             continue
         if item.get(_DONE_KEY):
             if item["exception"] is not None:

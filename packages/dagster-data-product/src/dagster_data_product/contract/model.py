@@ -18,9 +18,8 @@ import yaml
 import open_data_contract_standard as odcs
 from open_data_contract_standard.model import OpenDataContractStandard
 
-from ..product import PRODUCT_ROOT
-
-CONTRACT_FILE = PRODUCT_ROOT / "datacontract.yaml"
+#: The contract's file name in a product's root folder.
+CONTRACT_FILE = "datacontract.yaml"
 #: Environment variable that moves the published ports (absolute path), e.g. in tests.
 PUBLISH_DIR_ENV = "PUBLISH_DIR"
 PUBLISHED_SERVER = "published"
@@ -259,7 +258,7 @@ def _port(index: int, obj, problems: list[str]) -> Port | None:
     )
 
 
-def load_contract(path: Path | str = CONTRACT_FILE) -> Contract:
+def load_contract(path: Path | str) -> Contract:
     """Read and validate the contract at `path`.
 
     Raises ContractError with every problem found: YAML syntax, the ODCS v3 JSON schema,
@@ -337,9 +336,3 @@ def load_contract(path: Path | str = CONTRACT_FILE) -> Contract:
         ports=tuple(port for port in ports if port),
         document=document,
     )
-
-
-@functools.cache
-def product_contract() -> Contract:
-    """The product's own contract, read once per process."""
-    return load_contract(CONTRACT_FILE)

@@ -4,8 +4,8 @@ import functools
 
 import dagster as dg
 
-from ..contract import product_contract
-from ..product import AUTOMATION
+from .settings import Product
+
 
 
 def refresh_cron(freshness_hours: float) -> str:
@@ -31,32 +31,35 @@ def refresh_cron(freshness_hours: float) -> str:
 # one per node, and building a new tree each time was a measurable part of loading a large
 # dbt project.
 @functools.cache
-def source_condition() -> dg.AutomationCondition:
-    """For assets that bring data in from outside: the only ones on a clock."""
-    return dg.AutomationCondition.on_cron(refresh_cron(product_contract().freshness_hours))
+def _on_cron(freshness_hours: float) -> dg.AutomationCondition:
+    return dg.AutomationCondition.on_cron(refresh_cron(freshness_hours))
 
 
 @functools.cache
-def refresh_condition() -> dg.AutomationCondition:
-    """For every asset computed from other assets, as the product's `automation` answer chose.
+def _eager() -> dg.AutomationCondition:
+    return dg.AutomationCondition.eager()
+
+
+def source_condition(product: Product) -> dg.AutomationCondition:
+    """For assets that bring data in from outside: the only ones on a clock."""
+    return _on_cron(product.contract.freshness_hours)
+
+
+def refresh_condition(product: Product) -> dg.AutomationCondition:
+    """For every asset computed from other assets, as the product's `automation` chose.
 
     eager: as soon as an input (an upstream product's port included) has new data.
     cron: once per refresh interval, after all inputs have been updated since the last tick.
     """
-    if AUTOMATION == "cron":
-        return dg.AutomationCondition.on_cron(refresh_cron(product_contract().freshness_hours))
-    return dg.AutomationCondition.eager()
+    if product.automation == "cron":
+        return _on_cron(product.contract.freshness_hours)
+    return _eager()
 
 
-@dg.definitions
-def automation() -> dg.Definitions:
+def automation_sensor() -> dg.AutomationConditionSensorDefinition:
     """Evaluate every asset's automation condition, running from the moment the product loads."""
-    return dg.Definitions(
-        sensors=[
-            dg.AutomationConditionSensorDefinition(
-                "automation",
-                target=dg.AssetSelection.all(),
-                default_status=dg.DefaultSensorStatus.RUNNING,
-            )
-        ]
+    return dg.AutomationConditionSensorDefinition(
+        "automation",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
     )

@@ -11,7 +11,6 @@ from .model import (
     Port,
     QualityRule,
     load_contract,
-    product_contract,
 )
 
 __all__ = [
@@ -22,5 +21,4 @@ __all__ = [
     "Port",
     "QualityRule",
     "load_contract",
-    "product_contract",
 ]

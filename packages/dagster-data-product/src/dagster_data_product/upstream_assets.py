@@ -8,17 +8,16 @@ import re
 
 import dagster as dg
 
-from ...contract.upstreams import product_upstreams
+from .settings import Product
 
 # Dagster accepts an owner that is an email (top-level domain of 2 to 7 letters) or a team.
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,7}")
 
 
-@dg.definitions
-def upstream_definitions() -> dg.Definitions:
+def upstream_definitions(product: Product) -> dg.Definitions:
     """One external asset per pinned upstream port."""
     specs = []
-    for upstream in product_upstreams():
+    for upstream in product.upstreams():
         contract = upstream.contract
         owners = [f"team:{contract.owner_team}"] if contract.owner_team else []
         if _EMAIL.fullmatch(contract.owner_email):

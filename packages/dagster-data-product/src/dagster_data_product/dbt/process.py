@@ -1,10 +1,8 @@
-"""dbt commands run inside the calling process, and what that leaves behind in it.
+"""dbt commands run inside the calling process.
 
-Every part of the product that runs dbt itself (the manifest's parse at load, the docs
-site, the dbt step on a thread) goes through here, because running dbt in a process has
-two lasting effects the dbt step must know about: dbt's model parser keeps native state
-that a later fork of the process would inherit half-held, and dbt-duckdb keeps the
-warehouse file open. Nothing here imports Dagster.
+Every part of the package that runs dbt itself (the manifest's parse at load, the docs
+site, the dbt step on a thread) goes through here: dbt runs from its programmatic entry
+point, without a second interpreter importing dbt again. Nothing here imports Dagster.
 """
 
 import gc
@@ -12,20 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from .product import DBT_PROJECT_DIR, dbt_environment
-
-_dbt_ran_here = False
-
-
-def note_dbt_ran_here() -> None:
-    """Record that dbt ran in this process: from now on it must not run in a fork of it."""
-    global _dbt_ran_here
-    _dbt_ran_here = True
-
-
-def dbt_ran_here() -> bool:
-    """Whether dbt has run in this process (see `note_dbt_ran_here`)."""
-    return _dbt_ran_here
+from ..settings import Product
 
 
 def release_duckdb() -> None:
@@ -42,8 +27,14 @@ def release_duckdb() -> None:
     gc.collect()  # the connection closes the file when it is collected
 
 
-def run_dbt(*command: str, project_dir: Path = DBT_PROJECT_DIR) -> None:
-    """Run a dbt command in this process against the dbt project in `project_dir`.
+def export_profile_environment(product: Product) -> None:
+    """Give the dbt profile absolute locations (see `Product.dbt_environment`)."""
+    for name, value in product.dbt_environment().items():
+        os.environ.setdefault(name, value)
+
+
+def run_dbt(product: Product, *command: str, project_dir: Path | None = None) -> None:
+    """Run a dbt command in this process against the product's dbt project (or `project_dir`).
 
     Compared with a `dbt` subprocess this saves a second interpreter importing dbt (about
     2.4 s, more than most commands of a small project take). Raises RuntimeError naming the
@@ -51,11 +42,8 @@ def run_dbt(*command: str, project_dir: Path = DBT_PROJECT_DIR) -> None:
     """
     from dbt.cli.main import dbtRunner
 
-    note_dbt_ran_here()
-    # The profile's locations, absolute (see product.dbt_environment).
-    for name, value in dbt_environment().items():
-        os.environ.setdefault(name, value)
-    folder = str(project_dir)
+    export_profile_environment(product)
+    folder = str(project_dir or product.dbt_dir)
     try:
         result = dbtRunner().invoke(
             [*command, "--quiet", "--project-dir", folder, "--profiles-dir", folder]

@@ -1,0 +1,193 @@
+"""The dg components a data product declares in its `defs.yaml` files.
+
+- `DataProduct` declares the product once: its contract, upstreams, dbt project, engine,
+  automation and pool. From the contract it builds each output port's blocking checks and
+  publishing asset, the upstream ports it reads, the automation sensor, the warehouse
+  resource and the in-process executor.
+- `DbtModels` is dagster-dbt's `DbtProjectComponent` with the product's keys, owners,
+  groups, automation and freshness, and dbt run on a thread of the step's process.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+import dagster as dg
+from dagster.components.resolved.core_models import OpSpec
+from dagster_dbt import DbtCliResource, DbtProject, DbtProjectComponent
+from dagster_dbt.components.dbt_component_utils import DagsterDbtComponentTranslatorSettings
+
+from .automation import automation_sensor, refresh_condition
+from .dbt.manifest import load_manifest
+from .dbt.process import export_profile_environment
+from .dbt.runner import DbtRunner
+from .ports import PUBLISHED, port_definitions
+from .resources import WarehouseResource
+from .settings import Product, product_of
+from .upstream_assets import upstream_definitions
+from .version import check_template_version
+
+_MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
+
+
+@dataclass
+class DataProduct(dg.Component, dg.Resolvable):
+    """A data product, declared once: what its team owns and how it runs.
+
+    Paths are relative to the product's root folder (or start with `{{ project_root }}`).
+    The contract names the domain (the first part of every asset key), the owners and the
+    freshness SLA; `warehouse` is the engine of the dbt `prod` target (development runs on
+    DuckDB); `automation` is how assets refresh once their inputs change (`eager`, or
+    `cron`: at most once per refresh interval); every step that opens the warehouse takes a
+    slot of `pool` (default `<module>_duckdb`), so runs launched together queue.
+    """
+
+    contract: Annotated[str, dg.Resolver.default(description="The data contract (ODCS v3).")] = (
+        "datacontract.yaml"
+    )
+    upstreams: Annotated[
+        str, dg.Resolver.default(description="The upstream products read, and their pins.")
+    ] = "upstreams.yaml"
+    dbt_project: Annotated[str, dg.Resolver.default(description="The dbt project's folder.")] = (
+        "dbt"
+    )
+    warehouse: Annotated[
+        Literal["duckdb", "spark", "trino", "snowflake", "bigquery"],
+        dg.Resolver.default(description="Engine of the dbt `prod` target."),
+    ] = "duckdb"
+    automation: Annotated[
+        Literal["eager", "cron"],
+        dg.Resolver.default(description="How assets refresh once their inputs have new data."),
+    ] = "eager"
+    pool: Annotated[
+        str | None,
+        dg.Resolver.default(description="Concurrency pool of every step opening the warehouse."),
+    ] = None
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        product = product_of(context.project_root)
+        check_template_version(product.root)
+        return dg.Definitions.merge(
+            port_definitions(product),
+            upstream_definitions(product),
+            dg.Definitions(
+                sensors=[automation_sensor()],
+                # Every step of a run writes the same warehouse, and on DuckDB the same file,
+                # which admits one writer at a time: separate step processes would only wait
+                # on each other, so the steps run in the run's own process.
+                executor=dg.in_process_executor,
+                resources={"warehouse": WarehouseResource(product_root=str(product.root))},
+            ),
+        )
+
+
+def _default_translation_settings() -> DagsterDbtComponentTranslatorSettings:
+    # Tests on the raw sources become checks on the ingestion asset that lands them.
+    return DagsterDbtComponentTranslatorSettings(enable_source_tests_as_checks=True)
+
+
+@dataclass
+class DbtModels(DbtProjectComponent):
+    """Every dbt model, seed and snapshot of the product as an asset; dbt tests as checks.
+
+    Keys depend only on the domain and the node's name, never on the dbt target or schema,
+    so they stay the same when the product moves to another engine: a source table
+    `raw.orders` is `<domain>/raw/orders`, the key the ingestion materializes, and a model
+    `fct_orders` is `<domain>/fct_orders`. A node may name its key in
+    `meta.dagster.asset_key` (the sources generated for upstream ports do). Models refresh
+    declaratively; the models behind the contract's ports carry its freshness SLA.
+    """
+
+    translation_settings: Annotated[
+        DagsterDbtComponentTranslatorSettings | None,
+        dg.Resolver.default(description="dagster-dbt's translation settings."),
+    ] = field(default_factory=_default_translation_settings)
+    prepare_if_dev: Annotated[
+        bool,
+        dg.Resolver.default(
+            description="Left off: the product prepares its manifest itself when it is stale."
+        ),
+    ] = False
+
+    @property
+    def product(self) -> Product:
+        return self._product
+
+    def build_defs_from_state(self, context: dg.ComponentLoadContext, state_path: Any):
+        self._product = product_of(context.project_root)
+        self._specs: dict[tuple[int, str], dg.AssetSpec] = {}
+        export_profile_environment(self._product)
+        manifest = load_manifest(self._product)
+        if not any(n["resource_type"] in _MATERIALIZED_TYPES for n in manifest["nodes"].values()):
+            return dg.Definitions()  # a skeleton: no model yet
+        if self.op is None:
+            self.op = OpSpec(name=f"{self._product.domain}_dbt_models", pool=self._product.pool)
+        return super().build_defs_from_state(context, state_path)
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        """dagster-dbt's spec with the product's key, group, owners and refresh."""
+        memo = (id(manifest), unique_id)
+        if memo not in self._specs:
+            spec = super().get_asset_spec(manifest, unique_id, project)
+            self._specs[memo] = self._product_spec(spec, self.get_resource_props(manifest, unique_id))
+        return self._specs[memo]
+
+    def _product_spec(self, spec: dg.AssetSpec, props: Mapping[str, Any]) -> dg.AssetSpec:
+        product = self.product
+        explicit = (props.get("meta") or {}).get("dagster", {}).get("asset_key")
+        if explicit:
+            key = dg.AssetKey(explicit)
+        elif props["resource_type"] == "source":
+            key = dg.AssetKey([product.domain, props["source_name"], props["name"]])
+        else:
+            key = dg.AssetKey([product.domain, props["name"]])
+        if props["resource_type"] == "source":
+            # Not an asset of this step: the key is what its consumers depend on.
+            return spec.replace_attributes(key=key)
+        fqn = props.get("fqn", [])
+        freshness = None
+        if props["name"] in {port.model for port in product.contract.ports}:
+            freshness = dg.FreshnessPolicy.time_window(
+                fail_window=timedelta(hours=product.contract.freshness_hours)
+            )
+        return spec.replace_attributes(
+            key=key,
+            # Grouped by their folder under models/ (staging, marts, ...).
+            group_name=fqn[1] if len(fqn) > 2 else "models",
+            owners=product.owners,
+            description=props.get("description") or f"dbt {props['resource_type']} {props['name']}",
+            automation_condition=refresh_condition(product),
+            freshness_policy=freshness,
+        )
+
+    def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        """`dbt build` of the step's selection, on a thread of the step's process."""
+        product = self.product
+        _require_published_upstreams(context, product)
+        if product.active_engine() == "spark":
+            # Start the session dbt's `session` method will share (see warehouse.py).
+            from .warehouse import spark_session
+
+            spark_session(product)
+        yield from DbtRunner(product).build(
+            context, load_manifest(product), self.translator, self.dbt_project
+        )
+
+
+def _require_published_upstreams(context: dg.AssetExecutionContext, product: Product) -> None:
+    """Fail early, and clearly, when a selected model reads an upstream port not yet published."""
+    needed = set()
+    for key in context.selected_asset_keys:
+        needed |= set(context.assets_def.asset_deps.get(key, ()))
+    for upstream in product.upstreams():
+        for port in upstream.ports:
+            key = dg.AssetKey([upstream.contract.domain, PUBLISHED, port.name])
+            if key in needed and not port.published_file.exists():
+                raise dg.Failure(
+                    f"Upstream port {key.to_user_string()} of {upstream.describe()} is not "
+                    f"published yet ({port.published_file} does not exist). Materialize the "
+                    f"producer first, e.g. `uv run dg launch --assets '*'` in its product."
+                )

@@ -1,0 +1,30 @@
+"""The warehouse resource the product's Python steps open their engine with."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+
+from .settings import Product, product_of
+from .warehouse import Warehouse, connect
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The engine of the active dbt target, for the product's Python steps.
+
+    `product_root` is the product's folder; `engine` overrides the engine chosen by
+    `DBT_TARGET` (dev: DuckDB, prod: the `warehouse` answer); leave it empty to follow dbt.
+    """
+
+    product_root: str
+    engine: str | None = None
+
+    @property
+    def product(self) -> Product:
+        return product_of(self.product_root)
+
+    @contextmanager
+    def connect(self) -> Iterator[Warehouse]:
+        """Open the warehouse for one step; closed when the block ends."""
+        with connect(self.product, self.engine) as warehouse:
+            yield warehouse

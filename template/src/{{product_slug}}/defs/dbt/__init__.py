@@ -1,1 +1,0 @@
-"""The dbt project as Dagster assets."""

@@ -1,1 +1,0 @@
-"""Output ports: the contract's blocking checks and write-audit-publish to Parquet."""

@@ -1,1 +1,0 @@
-"""Upstream products' output ports, declared under their own keys."""
