@@ -98,8 +98,8 @@ def test_non_numeric_freshness_is_rejected(tmp_path: Path) -> None:
 @pytest.mark.parametrize("automation", ["eager", "cron"])
 def test_each_automation_choice_renders(tmp_path: Path, automation: str) -> None:
     render(tmp_path, automation=automation)
-    product = (tmp_path / "product" / "src" / "sales_orders" / "product.py").read_text()
-    assert f'AUTOMATION = "{automation}"' in product
+    declared = tmp_path / "product" / "src" / "sales_orders" / "defs" / "product" / "defs.yaml"
+    assert yaml.safe_load(declared.read_text())["attributes"]["automation"] == automation
 
 
 def test_upstream_contracts_seed_upstreams_yaml(tmp_path: Path) -> None:

@@ -363,8 +363,8 @@ def test_helm_values_deploy_the_prod_target(copie, warehouse: str) -> None:
     # DuckDB admits one writer: its pool gets one slot on the instance.
     if warehouse == "duckdb":
         assert values["concurrency"] == {"enabled": True, "pools": {"defaultLimit": 1}}
-        product = (project / "src/sales_orders/product.py").read_text()
-        assert 'DUCKDB_POOL = "sales_orders_duckdb"' in product
+        declared = (project / "src/sales_orders/defs/product/defs.yaml").read_text()
+        assert "pool: sales_orders_duckdb" in declared
         assert "`dagster instance concurrency set sales_orders_duckdb 1`" in guide
     else:
         assert "concurrency" not in values

@@ -114,70 +114,51 @@ def test_default_product_passes_dg_check(demo_product) -> None:
 
 
 def test_default_product_launches_with_dg(demo_product) -> None:
-    """`dg launch --assets '*'` again on the existing warehouse: reruns are idempotent.
-
-    The manifest is current, so the run's process has not run dbt itself and dbt builds in
-    the fork started with the run, from the project it parsed meanwhile.
-    """
+    """`dg launch --assets '*'` again on the existing warehouse: reruns are idempotent, and
+    dbt runs on a thread of the run's process, not in a fork of it."""
     dest, _ = demo_product
     launched = uv("run", "dg", "launch", "--assets", "*", cwd=dest)
-    assert "in a fork that parsed the project as the run started" in launched.stdout + launched.stderr
+    assert "dbt build" in launched.stdout + launched.stderr
+    assert "fork" not in launched.stdout + launched.stderr
     with duckdb.connect(str(dest / "data" / "warehouse.duckdb"), read_only=True) as conn:
         assert conn.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
 
 
-# A run's process in miniature: it starts the product's dbt fork on a query DuckDB needs
-# minutes for, reports the fork's pid, and waits to be killed.
-FORK_PARENT = """
-import multiprocessing, threading, time
-from sales_orders.dbt_process import DBT_PROJECT_DIR
-from sales_orders.defs.dbt.runner import EmbeddedDbt, _DbtFork
-
-fork = _DbtFork(EmbeddedDbt(project_dir=str(DBT_PROJECT_DIR))._common_args(), parse=False)
-query = "select sum(range) as total from range(1000000000000)"
-threading.Thread(target=lambda: list(fork.run(["show", "--inline", query])), daemon=True).start()
-print(*(child.pid for child in multiprocessing.active_children()), flush=True)
-time.sleep(600)
-"""
+def test_loading_running_and_testing_write_nothing(custom_product: Path) -> None:
+    """Definitions load, a full run and the product's tests leave `git status` clean."""
+    run(["git", "add", "uv.lock"], cwd=custom_product)
+    run(["git", "-c", "user.name=Test", "-c", "user.email=test@example.com",
+         "commit", "--quiet", "--message", "Lock the environment"], cwd=custom_product)
+    uv("run", "dg", "check", "defs", cwd=custom_product)
+    uv("run", "dg", "launch", "--assets", "*", cwd=custom_product)
+    product_tests(custom_product)
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=custom_product)
+    assert status.stdout == "", status.stdout
 
 
-def _running(pid: int) -> bool:
-    """Whether the process runs; a zombie waiting to be reaped has stopped."""
+def test_components_are_listed_and_scaffold_a_working_instance(skeleton_product: Path) -> None:
+    """`dg list components` names the package's components; `dg scaffold defs` writes a dbt
+    component that loads; a wrong attribute fails `dg check defs` naming file and field."""
+    listed = uv("run", "dg", "list", "components", cwd=skeleton_product).stdout
+    assert "dagster_data_product.DataProduct" in listed
+    assert "dagster_data_product.DbtModels" in listed
+    defs = skeleton_product / "src/sales_orders/defs"
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="dbt forks only on Linux")
-def test_dbt_fork_stops_when_the_run_process_is_killed(demo_product, tmp_path: Path) -> None:
-    """A run's process killed outright (SIGKILL, out of memory) takes its dbt fork with it;
-    a fork left alone would build on and hold the warehouse against the next run."""
-    dest, _ = demo_product
-    script = tmp_path / "run_process.py"
-    script.write_text(FORK_PARENT)
-    env = {**os.environ, "DUCKDB_PATH": str(tmp_path / "w.duckdb"), "PUBLISH_DIR": str(tmp_path)}
-    parent = subprocess.Popen(
-        [str(dest / ".venv/bin/python"), str(script)], cwd=dest, env=env, stdout=subprocess.PIPE, text=True
-    )
-    forks: list[int] = []
-    try:
-        forks = [int(pid) for pid in parent.stdout.readline().split()]
-        assert len(forks) == 1, f"expected one dbt fork, found {forks}"
-        time.sleep(3)  # dbt parses the project, then starts the query
-        assert _running(forks[0]), "the dbt fork stopped before its parent did"
-        parent.send_signal(signal.SIGKILL)
-        parent.wait(timeout=10)
-        deadline = time.monotonic() + 15
-        while _running(forks[0]) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not _running(forks[0]), "the dbt fork still runs after its parent was killed"
+        shutil.rmtree(defs / "dbt")
+        uv("run", "dg", "scaffold", "defs", "dagster_data_product.DbtModels", "dbt",
+           "--project-path", "dbt", cwd=skeleton_product)
+        assert "dagster_data_product.DbtModels" in (defs / "dbt/defs.yaml").read_text()
+        check = uv("run", "dg", "check", "defs", cwd=skeleton_product)
+        assert "All definitions loaded successfully" in check.stdout + check.stderr
+        declared = defs / "product/defs.yaml"
+        declared.write_text(declared.read_text().replace("automation: eager", "automation: hourly"))
+        failed = uv("run", "dg", "check", "defs", cwd=skeleton_product, check=False)
+        output = failed.stdout + failed.stderr
+        assert failed.returncode != 0, output
+        assert "defs.yaml" in output and "automation" in output and "hourly" in output, output
     finally:
-        parent.kill()
-        for pid in forks:
-            if _running(pid):
-                os.kill(pid, signal.SIGKILL)
+        run(["git", "checkout", "--", "src"], cwd=skeleton_product)
+        run(["git", "clean", "-fdq", "src"], cwd=skeleton_product)
 
 
 def test_fresh_clone_needs_no_manual_dbt_parse(demo_product) -> None:

@@ -12,6 +12,9 @@ import pytest
 import yaml
 
 COPIER_YML = Path(__file__).resolve().parents[1] / "copier.yml"
+ROOT = Path(__file__).resolve().parents[1]
+#: The package products depend on, in this repository.
+PACKAGE = "packages/dagster-data-product"
 QUESTIONS = {
     name: spec for name, spec in yaml.safe_load(COPIER_YML.read_text()).items()
     if not name.startswith("_")
@@ -73,7 +76,7 @@ def test_slug_is_derived_from_the_name(copie) -> None:
     result = copie.copy(extra_answers={"product_name": "Web Events 2.0 (EU)"})
     assert result.exit_code == 0, result.exception
     assert result.answers["product_slug"] == "web_events_2_0_eu"
-    assert (result.project_dir / "src/web_events_2_0_eu/product.py").exists()
+    assert (result.project_dir / "src/web_events_2_0_eu/definitions.py").exists()
 
 
 def test_answers_reach_the_product(copie) -> None:
@@ -92,9 +95,9 @@ def test_answers_reach_the_product(copie) -> None:
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "web_events"
     assert pyproject["project"]["description"] == answers["description"]
-    product = (project / "src/web_events/product.py").read_text()
-    assert 'DOMAIN = "marketing"' in product
-    assert '"team:growth-analytics", "growth@corp.example.org"' in product
+    declared = yaml.safe_load((project / "src/web_events/defs/product/defs.yaml").read_text())
+    assert declared["type"] == "dagster_data_product.DataProduct"
+    assert declared["attributes"]["pool"] == "web_events_duckdb"
     dbt_project = yaml.safe_load((project / "dbt/dbt_project.yml").read_text())
     assert dbt_project["name"] == dbt_project["profile"] == "web_events"
     assert "web_events" in yaml.safe_load((project / "dbt/profiles.yml").read_text())
@@ -147,7 +150,7 @@ def test_example_pipeline_switch(copie, with_example_pipeline: bool) -> None:
     for name in example_files:
         assert (project / name).exists() == with_example_pipeline, name
     # The skeleton keeps what every product needs.
-    for name in ["src/sales_orders/defs/dbt/assets.py", "src/sales_orders/defs/resources.py",
+    for name in ["src/sales_orders/defs/dbt/defs.yaml", "src/sales_orders/defs/product/defs.yaml",
                  "dbt/dbt_project.yml", "tests/test_definitions.py"]:
         assert (project / name).exists(), name
     readme = (project / "README.md").read_text()
@@ -184,8 +187,8 @@ def test_each_warehouse_renders(copie, warehouse: str) -> None:
     project = result.project_dir
     assert_clean(project)
     assert result.answers["warehouse"] == warehouse
-    product = (project / "src/sales_orders/product.py").read_text()
-    assert f'WAREHOUSE = "{warehouse}"' in product
+    declared = yaml.safe_load((project / "src/sales_orders/defs/product/defs.yaml").read_text())
+    assert declared["attributes"]["warehouse"] == warehouse
     # dev is the local DuckDB file whatever the answer; prod is the chosen engine,
     # selected with DBT_TARGET.
     profile = yaml.safe_load((project / "dbt/profiles.yml").read_text())["sales_orders"]
@@ -195,11 +198,23 @@ def test_each_warehouse_renders(copie, warehouse: str) -> None:
     dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"][
         "dependencies"
     ]
-    adapters = {d.split(">")[0] for d in dependencies if d.startswith("dbt-")} - {"dbt-core"}
-    assert adapters == {"dbt-duckdb", ADAPTERS[warehouse]}
-    # The adapter follows dbt-core's minor, as dbt-duckdb does.
-    (pin,) = [d for d in dependencies if d.startswith(ADAPTERS[warehouse] + ">")]
-    assert pin.endswith(">=1.11,<1.12")
+    # The engine's adapter and client come with the package's extra of the engine's name;
+    # a DuckDB product names no other engine.
+    (package,) = [d for d in dependencies if d.startswith("dagster-data-product")]
+    extra = "" if warehouse == "duckdb" else f"[{warehouse}]"
+    assert package == f"dagster-data-product{extra}"
+    extras = tomllib.loads((ROOT / PACKAGE / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    if warehouse != "duckdb":
+        (pin,) = [d for d in extras[warehouse] if d.startswith(ADAPTERS[warehouse] + ">")]
+        # The adapter follows dbt-core's minor, as dbt-duckdb does.
+        assert pin.endswith(">=1.11,<1.12")
+    if warehouse == "duckdb":
+        rendered = "\n".join(p.read_text() for p in (project / "src").rglob("*") if p.is_file())
+        rendered += (project / "pyproject.toml").read_text()
+        for other in set(WAREHOUSES) - {"duckdb"}:
+            assert other not in rendered.lower(), other
     assert (project / "deploy/README.md").exists()
 
 

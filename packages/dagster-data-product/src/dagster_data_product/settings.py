@@ -231,8 +231,11 @@ def build_product(root: Path, attributes: dict[str, Any], module: str) -> Produc
 
 @functools.cache
 def _product_at(root: Path) -> Product:
-    _, attributes, module = _declaration(root)
-    return build_product(root, attributes, module)
+    path, attributes, module = _declaration(root)
+    try:
+        return build_product(root, attributes, module)
+    except ProductError as error:
+        raise ProductError(f"{path}: {error}") from None
 
 
 def product_of(path: str | Path) -> Product:
