@@ -73,6 +73,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for product in (producer, consumer):
         git_init(product)
         uv("sync", cwd=product)
+    # Loading only reads: the consumer's team pins its upstream, keeps a copy of its contract
+    # and generates the dbt sources with the command the load's error names, then commits.
+    uv("run", "contract", "upstreams", cwd=consumer)
+    run(["git", "add", "--all"], cwd=consumer)
+    run([*GIT_COMMIT, "Pin the upstream products"], cwd=consumer)
     home.mkdir()
     # The product's own instance settings (the DuckDB pool) apply to the shared instance.
     shutil.copy(producer / "dagster.yaml", home / "dagster.yaml")
@@ -80,6 +85,28 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # Create the instance's storage once, before processes race to create it.
     uv("run", "python", "-c", "import dagster; dagster.DagsterInstance.get()", cwd=producer, env=env)
     return {"producer": producer, "consumer": consumer, "home": home}
+
+
+GIT_COMMIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "commit",
+              "--quiet", "--message"]
+
+
+def test_a_consumer_not_pinned_yet_names_the_command(tmp_path: Path) -> None:
+    """Rendered with an upstream, a consumer's load asks for `contract upstreams` (it writes
+    nothing itself), and that command makes it load."""
+    producer, consumer = tmp_path / "sales_orders", tmp_path / "web_events"
+    copier.run_copy(str(ROOT), str(producer), defaults=True, vcs_ref="HEAD", quiet=True)
+    copier.run_copy(str(ROOT), str(consumer), defaults=True, vcs_ref="HEAD", quiet=True,
+                    data={"product_name": "Web Events", "domain": "marketing",
+                          "upstream_contracts": ["../sales_orders/datacontract.yaml"]})
+    git_init(consumer)
+    checked = uv("run", "dg", "check", "defs", cwd=consumer, check=False)
+    output = " ".join((checked.stdout + checked.stderr).split())
+    assert checked.returncode != 0
+    assert "not pinned yet; run `uv run contract upstreams` and commit what it writes" in output
+    assert run(["git", "status", "--porcelain"], cwd=consumer).stdout.strip() in ("", "?? uv.lock")
+    uv("run", "contract", "upstreams", cwd=consumer)
+    uv("run", "dg", "check", "defs", cwd=consumer)
 
 
 def dagster_env(workspace) -> dict[str, str]:
@@ -93,7 +120,7 @@ def test_consumer_joins_the_producers_lineage(workspace) -> None:
     assert PORT_KEY in assets and assets[PORT_KEY]["group_name"] == "upstreams"
     assert {"team": "sales-data"} in assets[PORT_KEY]["owners"]
     assert PORT_KEY in assets[CONSUMER_MODEL]["dependency_keys"]
-    # The first load pinned the upstream contract in the team's upstreams.yaml.
+    # `contract upstreams` pinned the upstream contract in the team's upstreams.yaml.
     (pin,) = yaml.safe_load((consumer / "upstreams.yaml").read_text())["upstreams"]
     assert pin["id"] == "sales.sales_orders" and pin["major"] == 1
     assert pin["ports"]["orders"]["order_id"] == "bigint"
@@ -128,8 +155,8 @@ def test_consumer_reads_its_copy_where_the_producers_contract_is_absent(workspac
     assert checked.returncode != 0
     assert (
         "datacontract.yaml: the data contract file does not exist, and neither does this "
-        f"product's copy of it, {CONTRACT_COPY}. Load the product once where the upstream "
-        "contract is reachable, and commit the copy." in " ".join(output.split())
+        f"product's copy of it, {CONTRACT_COPY}. Run `uv run contract upstreams` where the "
+        "upstream contract is reachable, and commit the copy." in " ".join(output.split())
     ), output
 
 
@@ -168,8 +195,7 @@ def test_consumers_ci_materializes_without_the_producers_data(workspace, tmp_pat
 
 
 def test_unpublished_upstream_is_explained(workspace) -> None:
-    # The run fails in the dbt step before dbt runs, so the dbt fork started with the run
-    # (defs/dbt/runner.py) is never used: the run must still end, and promptly.
+    # The run fails in the dbt step before dbt runs: the run must still end, and promptly.
     launched = uv(
         "run", "dg", "launch", "--assets", "group:upstreams",
         cwd=workspace["consumer"], env=dagster_env(workspace), check=False, timeout=180,
