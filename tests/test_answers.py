@@ -4,9 +4,11 @@ from pathlib import Path
 
 import copier
 import pytest
+import reserved_names
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = yaml.safe_load((ROOT / "copier.yml").read_text())
 
 INVALID = [
     ("product_name", "", "must not be empty"),
@@ -30,10 +32,25 @@ INVALID = [
     ("product_slug", "_sales", "starting with a letter"),
     ("product_slug", "class", "Python keyword"),
     ("product_slug", "import", "Python keyword"),
-    ("product_slug", "dagster", "package the product imports"),
+    ("product_slug", "dagster", "package the product installs"),
     ("product_slug", "s" * 41, "at most 40 characters"),
     ("product_slug", "json", "standard-library module"),
-    ("product_slug", "pandas", "package the product imports"),
+    ("product_slug", "pandas", "package the product installs"),
+    # A package named like a module shadows it: `select` broke the product with
+    # `No module named 'select.definitions'`.
+    ("product_slug", "select", "standard-library module"),
+    ("product_slug", "secrets", "standard-library module"),
+    ("product_slug", "array", "standard-library module"),
+    ("product_slug", "code", "standard-library module"),
+    ("product_slug", "token", "standard-library module"),
+    ("product_slug", "telnetlib", "standard-library module"),  # removed in 3.13, in 3.11
+    ("product_slug", "sqlglot", "package the product installs"),
+    ("product_slug", "open_data_contract_standard", "package the product installs"),
+    ("product_slug", "dagster_data_product", "package the product installs"),
+    ("product_slug", "pydantic_core", "package the product installs"),
+    ("product_slug", "pyspark", "package the product installs"),  # warehouse: spark
+    ("product_slug", "snowflake", "package the product installs"),  # warehouse: snowflake
+    ("product_slug", "tests", "package the product installs"),
     ("domain", "Sales", "lowercase identifier"),
     ("domain", "sales-ops", "lowercase identifier"),
     ("domain", "9sales", "starting with a letter"),
@@ -130,3 +147,29 @@ def test_upstream_contracts_seed_upstreams_yaml(tmp_path: Path) -> None:
 def test_no_upstream_contracts_by_default(tmp_path: Path) -> None:
     render(tmp_path)
     assert yaml.safe_load((tmp_path / "product" / "upstreams.yaml").read_text()) == {"upstreams": []}
+
+
+def test_slug_lists_are_what_reserved_names_computes() -> None:
+    """copier.yml's inline lists cannot go stale: `tests/reserved_names.py --write` redoes them."""
+    inline = reserved_names.lists_in(QUESTIONS["product_slug"]["validator"])
+    assert inline == {name: compute() for name, compute in reserved_names.LISTS.items()}
+
+
+def test_domain_keywords_are_what_reserved_names_computes() -> None:
+    inline = reserved_names.lists_in(QUESTIONS["domain"]["validator"])
+    assert inline == {"keywords": reserved_names.keywords()}
+
+
+def test_committed_stdlib_names_match_the_running_python() -> None:
+    """The names committed for the running version are its sys.stdlib_module_names."""
+    version = reserved_names.running_version()
+    if version not in reserved_names.STDLIB_BY_VERSION:
+        pytest.skip(f"Python {version} is not a python_version a product may run on")
+    assert reserved_names.STDLIB_BY_VERSION[version] == reserved_names.running_stdlib()
+
+
+def test_reserved_lists_cover_the_stdlib_of_every_python_version() -> None:
+    inline = reserved_names.lists_in(QUESTIONS["product_slug"]["validator"])
+    assert reserved_names.PYTHON_VERSIONS == tuple(QUESTIONS["python_version"]["choices"])
+    for names in reserved_names.STDLIB_BY_VERSION.values():
+        assert names <= set(inline["stdlib_modules"])
