@@ -85,6 +85,12 @@ INVALID = [
     ("freshness_sla_hours", 0, "at least 1"),
     ("freshness_sla_hours", -3, "at least 1"),
     ("freshness_sla_hours", 9000, "at most 8760"),
+    # Copier reads any text as a boolean, `maybe` as true: only a real yes or no is taken.
+    ("with_example_pipeline", "maybe", "must be true or false"),
+    ("with_example_pipeline", "", "must be true or false"),
+    ("with_example_pipeline", "none", "must be true or false"),
+    ("with_example_pipeline", "2", "must be true or false"),
+    ("with_example_pipeline", 2, "must be true or false"),
 ]
 
 VALID = [
@@ -128,6 +134,32 @@ def test_valid_answer_is_accepted(tmp_path: Path, question: str, value: str) -> 
 def test_non_numeric_freshness_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="invalid literal for int"):
         render(tmp_path, freshness_sla_hours="daily")
+
+
+@pytest.mark.parametrize(
+    ("value", "meaning"),
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("false", False),
+        ("True", True),
+        ("FALSE", False),
+        ("yes", True),
+        ("no", False),
+        (" y ", True),
+        ("n", False),
+        ("on", True),
+        ("off", False),
+        ("1", True),
+        ("0", False),
+    ],
+)
+def test_with_example_pipeline_takes_yes_and_no(tmp_path: Path, value: object, meaning: bool) -> None:
+    render(tmp_path, with_example_pipeline=value)
+    answers = yaml.safe_load((tmp_path / "product" / ".copier-answers.yml").read_text())
+    assert answers["with_example_pipeline"] is meaning
+    assert (tmp_path / "product" / "dbt" / "models" / "marts").exists() is meaning
 
 
 @pytest.mark.parametrize("automation", ["eager", "cron"])
