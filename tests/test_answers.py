@@ -85,6 +85,17 @@ INVALID = [
     ("freshness_sla_hours", 0, "at least 1"),
     ("freshness_sla_hours", -3, "at least 1"),
     ("freshness_sla_hours", 9000, "at most 8760"),
+    ("freshness_sla_hours", "-3", "at least 1"),
+    # Not whole numbers: Copier's own int() refused the text ones without naming the
+    # question, and took 1.5 and True as 1.
+    ("freshness_sla_hours", "daily", "must be a whole number of hours"),
+    ("freshness_sla_hours", "1.5", "must be a whole number of hours"),
+    ("freshness_sla_hours", "", "must be a whole number of hours"),
+    ("freshness_sla_hours", "24h", "must be a whole number of hours"),
+    ("freshness_sla_hours", "2_4", "must be a whole number of hours"),
+    ("freshness_sla_hours", "24\n", "must be a whole number of hours"),
+    ("freshness_sla_hours", 1.5, "must be a whole number of hours"),
+    ("freshness_sla_hours", True, "must be a whole number of hours"),
     # Copier reads any text as a boolean, `maybe` as true: only a real yes or no is taken.
     ("with_example_pipeline", "maybe", "must be true or false"),
     ("with_example_pipeline", "", "must be true or false"),
@@ -131,9 +142,18 @@ def test_valid_answer_is_accepted(tmp_path: Path, question: str, value: str) -> 
     assert (tmp_path / "product" / "pyproject.toml").exists()
 
 
-def test_non_numeric_freshness_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="invalid literal for int"):
-        render(tmp_path, freshness_sla_hours="daily")
+@pytest.mark.parametrize("value", [48, "48"])
+def test_freshness_is_a_whole_number_in_the_answers_and_the_contract(
+    tmp_path: Path, value: object
+) -> None:
+    """Given as a number or as `-d` text, the answer is stored and rendered as the number."""
+    render(tmp_path, freshness_sla_hours=value)
+    answers = yaml.safe_load((tmp_path / "product" / ".copier-answers.yml").read_text())
+    assert answers["freshness_sla_hours"] == 48 and type(answers["freshness_sla_hours"]) is int
+    contract = yaml.safe_load((tmp_path / "product" / "datacontract.yaml").read_text())
+    assert {"property": "freshness", "value": 48, "unit": "h"}.items() <= next(
+        sla for sla in contract["slaProperties"] if sla["property"] == "freshness"
+    ).items()
 
 
 @pytest.mark.parametrize(
