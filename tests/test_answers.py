@@ -1,5 +1,6 @@
 """Bad answers are rejected with a message that names the rule; good ones pass."""
 
+import subprocess
 from pathlib import Path
 
 import copier
@@ -232,3 +233,60 @@ def test_reserved_lists_cover_the_stdlib_of_every_python_version() -> None:
     assert reserved_names.PYTHON_VERSIONS == tuple(QUESTIONS["python_version"]["choices"])
     for names in reserved_names.STDLIB_BY_VERSION.values():
         assert names <= set(inline["stdlib_modules"])
+
+
+#: Files a developer or a tool leaves in a product that must reach neither the repository nor
+#: the image: environment files and keys with credentials, dbt's per-user file, and the
+#: `target/` folder dbt writes next to wherever it runs (`target/.manifest.lock` included).
+LOCAL_FILES = [
+    ".env",
+    ".env.local",
+    ".env.production",
+    "dbt/.env",
+    "server.pem",
+    "deploy/tls.key",
+    "secrets/warehouse-password.txt",
+    "deploy/secrets/token",
+    "dbt/.user.yml",
+    "target/.manifest.lock",
+    "dbt/target/.manifest.lock",
+    "src/sales_orders/target/manifest.json",
+]
+
+#: The .dockerignore lines that keep them out of the image (its patterns are anchored at the
+#: build context, hence `**/`).
+DOCKERIGNORE_LINES = [
+    "**/.env",
+    "**/.env.*",
+    "**/*.pem",
+    "**/*.key",
+    "**/secrets",
+    "dbt/.user.yml",
+    "**/target",
+]
+
+
+def test_local_secrets_and_dbt_output_stay_out_of_git(tmp_path: Path) -> None:
+    render(tmp_path)
+    product = tmp_path / "product"
+    subprocess.run(["git", "init", "-q"], cwd=product, check=True)
+    for name in [*LOCAL_FILES, ".env.example"]:
+        (product / name).parent.mkdir(parents=True, exist_ok=True)
+        (product / name).write_text("x\n")
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=product,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    untracked = {line[3:] for line in status.splitlines()}
+    assert not untracked & set(LOCAL_FILES)
+    # A template of the variables without their values is meant to be committed.
+    assert ".env.example" in untracked
+
+
+def test_local_secrets_and_dbt_output_stay_out_of_the_image(tmp_path: Path) -> None:
+    render(tmp_path)
+    lines = (tmp_path / "product" / ".dockerignore").read_text().splitlines()
+    assert [line for line in DOCKERIGNORE_LINES if line not in lines] == []
