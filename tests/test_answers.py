@@ -102,6 +102,7 @@ INVALID = [
     ("freshness_sla_hours", "24\n", "must be a whole number of hours"),
     ("freshness_sla_hours", 1.5, "must be a whole number of hours"),
     ("freshness_sla_hours", True, "must be a whole number of hours"),
+    ("freshness_sla_hours", [24], "must be a whole number of hours"),
     # Copier reads any text as a boolean, `maybe` as true: only a real yes or no is taken.
     ("with_example_pipeline", "maybe", "must be true or false"),
     ("with_example_pipeline", "", "must be true or false"),
@@ -290,3 +291,16 @@ def test_local_secrets_and_dbt_output_stay_out_of_the_image(tmp_path: Path) -> N
     render(tmp_path)
     lines = (tmp_path / "product" / ".dockerignore").read_text().splitlines()
     assert [line for line in DOCKERIGNORE_LINES if line not in lines] == []
+
+
+@pytest.mark.parametrize(
+    "question", ["product_name", "freshness_sla_hours", "warehouse", "with_example_pipeline"]
+)
+def test_an_empty_answer_is_refused_naming_the_question_and_its_type(
+    tmp_path: Path, question: str
+) -> None:
+    """Copier itself refuses a null answer (from a data file) before any rule, by name."""
+    kind = QUESTIONS[question]["type"] if question != "freshness_sla_hours" else "int"
+    with pytest.raises(copier.errors.InvalidTypeError) as error:
+        render(tmp_path, **{question: None})
+    assert f'to question "{question}" of type "{kind}"' in str(error.value)
