@@ -1,35 +1,46 @@
 """`copier update` brings template releases into a product without losing the team's edits.
 
-A template repository is built at test time from this checkout's copier.yml and template/:
-release v1.0.0 as they are, then a v2.0.0 that does what real releases do: it changes
-files, moves one with a migration and asks a new question. A product rendered at v1.0.0,
-committed and edited by its team, is updated to v2.0.0; the result must equal a fresh
-v2.0.0 render with the team's edits applied, file for file.
+A template repository is built at test time from this checkout's copier.yml, template/ and
+packages/ (the dagster-data-product package a product depends on): release v1.0.0 as they
+are, then a v2.0.0 that does what real releases do: it changes files, moves one with a
+migration and asks a new question. Each release sets the package's version to its own, as
+a product loads only with the package of its template release. A product rendered at
+v1.0.0, committed and edited by its team, is updated to v2.0.0; the result must equal a
+fresh v2.0.0 render with the team's edits applied, file for file.
 """
 
 import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from xml.etree import ElementTree
 
 import copier
 import pytest
 import yaml
-from conftest import ROOT, git_init, run, uv
-
-GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
+from conftest import git_init, uv
+from update_support import (
+    SKIP_IF_EXISTS,
+    commit,
+    copy_release_parts,
+    git,
+    junit_outcomes,
+    owned_files,
+    product_files,
+    release,
+    replace_once,
+)
 
 ANSWERS = {"product_name": "Web Shop", "domain": "shop", "owner_team": "shop-data"}
 SLUG = "web_shop"
-OWNER_EMAIL = "shop-data@example.com"
-SKIP_IF_EXISTS = yaml.safe_load((ROOT / "copier.yml").read_text()).get("_skip_if_exists", [])
 
 # Where v2.0.0 moves the sources of the staging layer (dbt's `_<source>__sources.yml`).
 STAGING_SOURCE = "dbt/models/{% if with_example_pipeline %}staging{% endif %}"
 SOURCES_V1 = "dbt/models/staging/__sources.yml"
 SOURCES_V2 = "dbt/models/staging/_raw__sources.yml"
 SNAPSHOT = "tests/definitions_snapshot.txt"
+# Where a product declares itself: the rendered answers the product's machinery reads.
+PRODUCT_DEFS = f"src/{SLUG}/defs/product/defs.yaml"
+PRODUCT_DEFS_TEMPLATE = "src/{{product_slug}}/defs/product/defs.yaml.jinja"
 
 # What release v2.0.0 brings.
 V2_HEADING = "{{ product_name }} data product"
@@ -39,6 +50,9 @@ V2_SNAPSHOT_HEADER = "# The product's asset graph: refresh it with UPDATE_SNAPSH
 V2_YAML_LINE = "# Reworded by the template in v2.0.0."
 NEW_QUESTION = "raw_retention_days"
 NEW_QUESTION_DEFAULT = 90
+# v2.0.0 renders the new answer into the product's declaration, next to the engine.
+V2_RETENTION = "  # Raw extracts stay {{ raw_retention_days }} days in the warehouse, then may go."
+RETENTION_LINE = V2_RETENTION.replace("{{ raw_retention_days }}", str(NEW_QUESTION_DEFAULT))
 
 # The migration of a moved file, as docs/updating.md recommends it. By the "after" stage
 # Copier has rendered the new release over the product and deleted the old path, but the
@@ -58,7 +72,8 @@ rm -f "{SOURCES_V1}.rej"
 TEAM_MODEL_COMMENT = "        -- order_date is the shop's calendar day, the grain of revenue marts."
 TEAM_SOURCES_COMMENT = "  # The shop system exports at 02:00 UTC; rows land in raw by 03:00."
 TEAM_README_SECTION = "\n## On call\n\nFailed runs page the shop-data rota in #shop-data-oncall.\n"
-TEAM_OWNER = "shop-oncall@example.com"
+# The team's steps queue on the pool the shop's Dagster instance limits, not the rendered one.
+TEAM_POOL = "shop_warehouse"
 TEAM_MODEL_PATH = "dbt/models/marts/fct_daily_revenue.sql"
 TEAM_MODEL = """\
 -- Revenue per day, for the finance dashboard.
@@ -72,47 +87,8 @@ group by order_date
 TEAM_ASSET = "asset shop/fct_daily_revenue"
 
 
-def replace_once(path: Path, old: str, new: str) -> None:
-    """Replace the one occurrence of `old`; fail loudly when the template moved on."""
-    text = path.read_text()
-    if text.count(old) != 1:
-        pytest.fail(
-            f"{path} holds {old!r} {text.count(old)} times instead of once: the template "
-            "changed under this scenario, adapt the v2.0.0 release or the team's edits"
-        )
-    path.write_text(text.replace(old, new))
-
-
 def prepend(path: Path, line: str) -> None:
     path.write_text(f"{line}\n{path.read_text()}")
-
-
-def git(*args: str, cwd: Path) -> str:
-    return run([*GIT, *args], cwd=cwd).stdout
-
-
-def commit(path: Path, message: str) -> None:
-    git("add", "--all", cwd=path)
-    git("commit", "--quiet", "--message", message, cwd=path)
-
-
-def product_files(project: Path) -> set[str]:
-    """Every file of the product that git would see: tracked, new, but not ignored."""
-    listed = git("ls-files", "--cached", "--others", "--exclude-standard", cwd=project)
-    # `uv sync` writes uv.lock; it belongs to the team, never to the template.
-    return {name for name in listed.splitlines() if (project / name).is_file()} - {"uv.lock"}
-
-
-def owned_files(project: Path) -> list[str]:
-    """The product's files that copier.yml's `_skip_if_exists` leaves to the team."""
-    found = []
-    for pattern in SKIP_IF_EXISTS:
-        matches = sorted(
-            str(path.relative_to(project)) for path in project.glob(pattern.lstrip("/"))
-        )
-        assert matches, f"_skip_if_exists entry {pattern!r} matches no file of the product"
-        found += matches
-    return found
 
 
 # The template's releases -------------------------------------------------------------
@@ -125,11 +101,10 @@ def release_v2(repo: Path) -> None:
     replace_once(readme, "# {{ product_name }}\n", f"# {V2_HEADING}\n")
     replace_once(readme, "{{ description }}\n", f"{{{{ description }}}}\n\n{V2_README_LINE}\n")
     prepend(template / STAGING_SOURCE / "stg_orders.sql", V2_MODEL_HEADER)
-    product = template / "src" / "{{product_slug}}" / "product.py.jinja"
-    product.write_text(
-        product.read_text().rstrip("\n")
-        + "\n\n\n#: Days the warehouse keeps raw extracts before they may be pruned.\n"
-        + f"RAW_RETENTION_DAYS = {{{{ {NEW_QUESTION} }}}}\n"
+    replace_once(
+        template / PRODUCT_DEFS_TEMPLATE,
+        "  warehouse: {{ warehouse }}\n",
+        f"  warehouse: {{{{ warehouse }}}}\n{V2_RETENTION}\n",
     )
     # The snapshot gains a header, so the product's test learns to skip comment lines.
     replace_once(
@@ -169,19 +144,18 @@ def release_v2(repo: Path) -> None:
 
 @pytest.fixture(scope="session")
 def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This checkout's template as release v1.0.0, and a v2.0.0 built on it."""
+    """This checkout's template as release v1.0.0, and a v2.0.0 built on it.
+
+    Products rendered from it take the package from its working tree, which is v2.0.0's:
+    the updated product and the fresh v2.0.0 render load with it, a v1.0.0 render would not.
+    """
     repo = tmp_path_factory.mktemp("template-repo")
-    shutil.copy2(ROOT / "copier.yml", repo / "copier.yml")
-    shutil.copytree(
-        ROOT / "template", repo / "template",
-        ignore=shutil.ignore_patterns("__pycache__", "*.py[cod]", ".DS_Store"),
-    )
-    run(["git", "init", "--quiet", "--initial-branch=main"], cwd=repo)
+    copy_release_parts(repo)
+    git("init", "--quiet", "--initial-branch=main", cwd=repo)
     for tag, change in (("v1.0.0", None), ("v2.0.0", release_v2)):
         if change:
             change(repo)
-        commit(repo, f"Release {tag}")
-        git("tag", tag, cwd=repo)
+        release(repo, tag)
     return repo
 
 
@@ -224,9 +198,9 @@ def team_edits(sources: str) -> dict[str, Callable[[Path], None]]:
     def readme_section(path: Path) -> None:
         path.write_text(path.read_text() + TEAM_README_SECTION)
 
-    def extra_owner(path: Path) -> None:
-        # Next to values rendered from the answers: the update re-renders this line.
-        replace_once(path, f'"{OWNER_EMAIL}"]', f'"{OWNER_EMAIL}", "{TEAM_OWNER}"]')
+    def own_pool(path: Path) -> None:
+        # A value rendered from the answers: the update re-renders this line.
+        replace_once(path, f"  pool: {SLUG}_duckdb\n", f"  pool: {TEAM_POOL}\n")
 
     return {
         "dbt/models/staging/stg_orders.sql": model_comment,
@@ -234,7 +208,7 @@ def team_edits(sources: str) -> dict[str, Callable[[Path], None]]:
         TEAM_MODEL_PATH: new_model,
         SNAPSHOT: snapshot,
         "README.md": readme_section,
-        f"src/{SLUG}/product.py": extra_owner,
+        PRODUCT_DEFS: own_pool,
     }
 
 
@@ -250,7 +224,7 @@ def updated_product(template_repo: Path, tmp_path_factory: pytest.TempPathFactor
                      ANSWERS)
     git_init(product)
     apply_team_edits(product, SOURCES_V1)
-    commit(product, "Add daily revenue, document the extract, name the on-call owner")
+    commit(product, "Add daily revenue, document the extract, queue on the shop's pool")
     update(product)
     return product
 
@@ -298,9 +272,10 @@ def test_team_edits_and_template_changes_meet_in_one_file(updated_product: Path)
     assert f"\n\n{V2_README_LINE}\n\n" in readme
     assert readme.endswith(TEAM_README_SECTION)
 
-    product = (updated_product / f"src/{SLUG}/product.py").read_text()
-    assert f'OWNERS = ["team:shop-data", "{OWNER_EMAIL}", "{TEAM_OWNER}"]\n' in product
-    assert product.endswith(f"\nRAW_RETENTION_DAYS = {NEW_QUESTION_DEFAULT}\n")
+    declaration = (updated_product / PRODUCT_DEFS).read_text()
+    assert f"\n  warehouse: duckdb\n{RETENTION_LINE}\n" in declaration
+    assert declaration.endswith(f"\n  pool: {TEAM_POOL}\n")
+    assert f"{SLUG}_duckdb" not in declaration
 
     assert (updated_product / TEAM_MODEL_PATH).read_text() == TEAM_MODEL
     definitions_test = (updated_product / "tests/test_definitions.py").read_text()
@@ -324,8 +299,8 @@ def test_new_question_takes_its_default(updated_product: Path) -> None:
     assert answers["_commit"] == "v2.0.0"
     for name, value in ANSWERS.items():
         assert answers[name] == value
-    product = (updated_product / f"src/{SLUG}/product.py").read_text()
-    assert f"RAW_RETENTION_DAYS = {NEW_QUESTION_DEFAULT}\n" in product
+    declaration = (updated_product / PRODUCT_DEFS).read_text()
+    assert f"{RETENTION_LINE}\n" in declaration
 
 
 def test_update_leaves_no_rejects_or_conflicts(updated_product: Path) -> None:
@@ -376,8 +351,8 @@ def test_conflict_is_marked_inline(renamed_product: Path) -> None:
     assert f"\n\n{V2_README_LINE}\n" in readme, "the rest of the file was not updated"
     assert not list(renamed_product.rglob("*.rej"))
     assert git("diff", "--name-only", "--diff-filter=U", cwd=renamed_product) == "README.md\n"
-    product = (renamed_product / "src/sales_orders/product.py").read_text()
-    assert product.endswith(f"\nRAW_RETENTION_DAYS = {NEW_QUESTION_DEFAULT}\n")
+    declaration = (renamed_product / "src/sales_orders/defs/product/defs.yaml").read_text()
+    assert f"\n  warehouse: duckdb\n{RETENTION_LINE}\n" in declaration
 
 
 def test_conflict_as_reject_file(renamed_product: Path) -> None:
@@ -419,7 +394,7 @@ def test_recopy_keeps_answers_and_team_files(
             "README.md",
             "dbt/models/staging/stg_orders.sql",
             SOURCES_V2,
-            f"src/{SLUG}/product.py",
+            PRODUCT_DEFS,
         ]
     )
     for name in changed:
@@ -439,11 +414,7 @@ def test_updated_product_passes_its_tests(updated_product: Path, tmp_path: Path)
     uv("sync", cwd=updated_product)
     report = tmp_path / "product-tests.xml"
     uv("run", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}", cwd=updated_product)
-    outcomes = {}
-    for case in ElementTree.parse(report).getroot().iter("testcase"):
-        failed = case.find("failure") is not None or case.find("error") is not None
-        skipped = case.find("skipped") is not None
-        outcomes[case.get("name")] = "failed" if failed else "skipped" if skipped else "passed"
+    outcomes = junit_outcomes(report)
     assert outcomes and set(outcomes.values()) == {"passed"}, outcomes
     for name in ["test_asset_graph_matches_snapshot", "test_every_asset_materializes"]:
         assert outcomes.get(name) == "passed", f"{name} did not run: {sorted(outcomes)}"
