@@ -21,9 +21,9 @@ DEFAULT_DEST = ROOT / "demo-product"
 
 SUMMARY = """
 import duckdb
-from {package}.product import duckdb_path
+from dagster_data_product import product_of
 
-path = duckdb_path()
+path = product_of(".").duckdb_path()
 print(f"\\nResults are in the DuckDB file {{path}}:")
 with duckdb.connect(str(path), read_only=True) as conn:
     relations = conn.execute(
