@@ -77,8 +77,9 @@ def set_package_version(repo: Path, version: str) -> None:
 def release(repo: Path, tag: str) -> None:
     """Commit the template repository as release `tag` (vX.Y.Z) and tag it."""
     set_package_version(repo, tag.removeprefix("v"))
-    commit(repo, f"Release {tag}")
-    git("tag", tag, cwd=repo)
+    git("add", "--all", cwd=repo)
+    git("commit", "--quiet", "--allow-empty", "--message", f"Release {tag}", cwd=repo)
+    git("tag", "--force", tag, cwd=repo)
 
 
 def product_files(project: Path) -> set[str]:
