@@ -30,20 +30,22 @@ import sys
 import time
 from pathlib import Path
 
+from dagster_data_product import product_of, warehouse
+from dagster_data_product.contract import checks
+
 ROOT = Path.cwd()
 
 
 def package_name() -> str:
-    """The product's Python package: the only folder under src/."""
-    (package,) = [p.name for p in (ROOT / "src").iterdir() if (p / "product.py").exists()]
+    """The product's Python package: the only folder under src/ with definitions."""
+    (package,) = [p.name for p in (ROOT / "src").iterdir() if (p / "definitions.py").exists()]
     return package
 
 
 def ingest(package: str) -> None:
     source_data = importlib.import_module(f"{package}.defs.ingest.source_data")
-    warehouse = importlib.import_module(f"{package}.warehouse")
     tables = source_data.generate().tables()
-    with warehouse.connect("duckdb") as wh:
+    with warehouse.connect(product_of(ROOT), "duckdb") as wh:
         for table, data in tables.items():
             wh.replace_table("raw", table, data)
 
@@ -68,21 +70,19 @@ def relations(manifest_path: Path) -> dict[str, tuple[str, str]]:
 
 
 def check_and_publish(package: str) -> tuple[float, float]:
-    contract_pkg = importlib.import_module(f"{package}.contract")
-    checks_mod = importlib.import_module(f"{package}.contract.checks")
-    warehouse = importlib.import_module(f"{package}.warehouse")
-    contract = contract_pkg.product_contract()
+    product = product_of(ROOT)
+    contract = product.contract
     models = relations(ROOT / "dbt" / "target" / "manifest.json")
     checked = published = 0.0
-    with warehouse.connect("duckdb") as wh:
+    with warehouse.connect(product, "duckdb") as wh:
         for port in contract.ports:
             schema, table = models[port.model]
             relation = warehouse.relation(wh, schema, table)
             start = time.perf_counter()
-            for check in checks_mod.port_checks(port, relation, wh.engine):
+            for check in checks.port_checks(port, relation, wh.engine):
                 if check.sql is None:
                     found = wh.columns(schema, table)
-                    ok = not checks_mod.schema_differences(list(port.columns), found, wh.engine)
+                    ok = not checks.schema_differences(list(port.columns), found, wh.engine)
                 else:
                     ok = check.passes(wh.scalar(check.sql))
                 if not ok:

@@ -225,7 +225,7 @@ def render(runner: Runner, dest: Path, name: str) -> float:
 
 
 def package_of(product: Path) -> str:
-    return next(p.name for p in (product / "src").iterdir() if (p / "product.py").exists())
+    return next(p.name for p in (product / "src").iterdir() if (p / "definitions.py").exists())
 
 
 def fresh_data_env(base: Path, label: str) -> dict[str, str]:

@@ -12,26 +12,33 @@ Team code reads its product with `product_of(__file__)` and opens the warehouse 
 the `warehouse` resource (`WarehouseResource`).
 """
 
-from .automation import refresh_condition, refresh_cron, source_condition
-from .components import DataProduct, DbtModels
-from .definitions import load_product_defs
-from .resources import WarehouseResource
+import importlib
+
 from .settings import Product, ProductError, product_of
 from .version import __version__
-from .warehouse import Warehouse, relation
 
-__all__ = [
-    "DataProduct",
-    "DbtModels",
-    "Product",
-    "ProductError",
-    "Warehouse",
-    "WarehouseResource",
-    "__version__",
-    "load_product_defs",
-    "product_of",
-    "refresh_condition",
-    "refresh_cron",
-    "relation",
-    "source_condition",
-]
+# The names that need Dagster are imported on first use, so that the `contract` command and
+# code that only reads a contract or opens the warehouse start without importing Dagster.
+_LAZY = {
+    "DataProduct": ".components",
+    "DbtModels": ".components",
+    "WarehouseResource": ".resources",
+    "load_product_defs": ".definitions",
+    "refresh_condition": ".automation",
+    "refresh_cron": ".automation",
+    "source_condition": ".automation",
+    "Warehouse": ".warehouse",
+    "relation": ".warehouse",
+}
+
+__all__ = sorted([*_LAZY, "Product", "ProductError", "__version__", "product_of"])
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
