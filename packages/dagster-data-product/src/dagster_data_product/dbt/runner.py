@@ -83,7 +83,9 @@ class _Results:
             key = self.asset_key(unique_id)
             if key in self.selected_keys:
                 yield dg.MaterializeResult(asset_key=key, metadata=metadata)
-        elif resource_type == "test":
+        elif resource_type == "test" and status != "skipped":
+            # dbt skips the tests downstream of a failure; a skipped test says nothing about
+            # the data, so it records no check result (as dagster-dbt does), never a failure.
             key = self.check_key(unique_id)
             if key is not None and key in self.selected_checks:
                 if result["failures"] is not None:
