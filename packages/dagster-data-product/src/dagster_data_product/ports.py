@@ -11,12 +11,12 @@ import dagster as dg
 
 from .automation import refresh_condition
 from .contract import ContractError, Port
-from .contract.checks import DIALECTS, PortCheck, port_checks, schema_differences
+from .contract.checks import PortCheck, port_checks, schema_differences
 from .contract.dbt import dbt_disagreements
 from .dbt.manifest import load_manifest, model_relation
 from .resources import WarehouseResource
 from .settings import Product
-from .warehouse import Warehouse, relation
+from .warehouse import Staged, Warehouse
 
 PUBLISHED = "published"
 
@@ -31,14 +31,10 @@ def published_key(domain: str, port_name: str) -> dg.AssetKey:
     return dg.AssetKey([domain, PUBLISHED, port_name])
 
 
-def _evaluate(wh: Warehouse, check: PortCheck, port: Port, schema: str, table: str):
+def _evaluate(wh: Warehouse, check: PortCheck, port: Port, staged: Staged):
     if check.sql is None:
-        found = wh.columns(schema, table)
-        problems = (
-            schema_differences(list(port.columns), found, wh.engine)
-            if found
-            else [f"{schema}.{table} does not exist"]
-        )
+        found = wh.staged_columns(staged)
+        problems = schema_differences(list(port.columns), found, wh.engine)
         return not problems, {"problems": "\n".join(problems) or "none", "engine": wh.engine}
     try:
         observed = wh.scalar(check.sql)
@@ -52,28 +48,41 @@ def _evaluate(wh: Warehouse, check: PortCheck, port: Port, schema: str, table: s
     }
 
 
+def audit(wh: Warehouse, port: Port, staged: Staged) -> list[tuple[PortCheck, bool, dict]]:
+    """Every check the contract implies for `port`, evaluated on the run's snapshot."""
+    checks = port_checks(port, staged.relation, wh.engine)
+    return [(check, *_evaluate(wh, check, port, staged)) for check in checks]
+
+
 def _checks_for(
     product: Product, port: Port, schema: str, table: str
 ) -> dg.AssetChecksDefinition:
-    # The checks' SQL is written for the engine of the target the definitions load for.
-    engine = product.active_engine()
-    dialect = DIALECTS[engine]
-    checks = port_checks(port, f"{dialect.quote(schema)}.{dialect.quote(table)}", engine)
+    # The check names do not depend on the relation they read; the SQL is written at run
+    # time for the run's own snapshot of the port.
+    names = port_checks(port, "t", product.active_engine())
     key = port_key(product, port)
+    parquet_file = product.contract.published_file(port)
 
     @dg.multi_asset_check(
         specs=[
             dg.AssetCheckSpec(check.name, asset=key, description=check.description, blocking=True)
-            for check in checks
+            for check in names
         ],
         name=f"{product.domain}_{port.name}_contract_checks",
         pool=product.pool,
     )
     def contract_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
-        """Evaluate every check the contract implies for this port."""
+        """Snapshot the port for this run and evaluate every check of the contract on it.
+
+        What the run publishes later is this snapshot, so another run rebuilding the model
+        in between can change neither what was audited nor what is published.
+        """
         with warehouse.connect() as wh:
-            for check in checks:
-                passed, metadata = _evaluate(wh, check, port, schema, table)
+            staged = wh.stage(schema, table, port.name, parquet_file, context.run.run_id)
+            results = audit(wh, port, staged)
+            if not all(passed for _, passed, _ in results):
+                wh.discard(staged)
+            for check, passed, metadata in results:
                 if not passed:
                     context.log.error(
                         f"Contract check {check.name} failed on {key.to_user_string()}: {metadata}"
@@ -103,7 +112,8 @@ def _publisher(product: Product, port: Port, schema: str, table: str) -> dg.Asse
         deps=[port_key(product, port)],
         description=(
             f"Output port {port.name} of contract {contract.id}: {port.description} Published"
-            f" {where} after every contract check of {port.model} has passed."
+            f" {where}: the snapshot of {port.model} its run audited against every contract"
+            " check."
         ),
         owners=product.owners,
         group_name="ports",
@@ -118,10 +128,25 @@ def _publisher(product: Product, port: Port, schema: str, table: str) -> dg.Asse
     def publish(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        """Publish the port's table, atomically, where consumers read it."""
+        """Publish the snapshot this run audited, atomically, where consumers read it.
+
+        A run that did not check the port (its model was built by an earlier run) takes and
+        audits a snapshot here first, and publishes only if every check passes.
+        """
+        parquet_file = contract.published_file(port)
         with warehouse.connect() as wh:
-            target = wh.publish(schema, table, port.name, contract.published_file(port))
-            rows = wh.scalar(f"select count(*) from {relation(wh, schema, table)}")
+            staged = wh.staged(port.name, parquet_file, context.run_id)
+            if staged is None:
+                staged = wh.stage(schema, table, port.name, parquet_file, context.run_id)
+                failed = [check.name for check, passed, _ in audit(wh, port, staged) if not passed]
+                if failed:
+                    wh.discard(staged)
+                    raise dg.Failure(
+                        f"Not published: the snapshot of {port.model} fails the contract "
+                        f"check(s) {', '.join(failed)}."
+                    )
+            rows = wh.scalar(f"select count(*) from {staged.relation}")
+            target = wh.promote(staged)
         context.log.info(f"Published {rows} rows of {port.name} to {target}")
         return dg.MaterializeResult(
             metadata={

@@ -10,7 +10,6 @@ This module does not import Dagster.
 """
 
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,8 +44,60 @@ class Warehouse(Protocol):
     def replace_table(self, schema: str, table: str, data: pa.Table) -> int:
         """Replace `schema.table` with `data` in one step; return the row count."""
 
-    def publish(self, schema: str, table: str, port: str, parquet_file: Path) -> str:
-        """Publish `schema.table` as output port `port`, atomically; return where it went."""
+    def stage(self, schema: str, table: str, port: str, parquet_file: Path, run: str) -> "Staged":
+        """Copy `schema.table` as it is now into a snapshot owned by `run`, for the audit.
+
+        Every other snapshot of the port is removed first: the leftovers of a run that died,
+        and a snapshot another run has not published yet (that run then takes and audits
+        its own again before it publishes).
+        """
+
+    def staged(self, port: str, parquet_file: Path, run: str) -> "Staged | None":
+        """The snapshot `run` staged for `port`, if it is still there."""
+
+    def staged_columns(self, staged: "Staged") -> list[tuple[str, str]]:
+        """(name, type) of every column of a snapshot, in order."""
+
+    def promote(self, staged: "Staged") -> str:
+        """Publish the audited snapshot as the port, atomically; return where it went."""
+
+    def discard(self, staged: "Staged") -> None:
+        """Remove a snapshot that failed its audit."""
+
+
+class Staged:
+    """A run's snapshot of a port: what the contract checks audit and publishing publishes.
+
+    `relation` is the snapshot as SQL the checks can read; `location` is where it lives (a
+    file on DuckDB, a table elsewhere); `schema` and `table` name it for `columns()`.
+    """
+
+    def __init__(self, port: str, relation: str, location: Any, target: Any, schema: str = "",
+                 table: str = ""):
+        self.port = port
+        self.relation = relation
+        self.location = location
+        self.target = target
+        self.schema = schema
+        self.table = table
+
+
+def run_token(run: str) -> str:
+    """A run id as it may appear in a file or table name."""
+    return "".join(ch for ch in run.lower() if ch.isalnum())[:16] or "run"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable: the directory's entry, not only the file."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class _Quoting:
@@ -95,28 +146,53 @@ class DuckDBWarehouse(_Quoting):
             self.conn.unregister("_landing")
         return data.num_rows
 
-    def publish(self, schema: str, table: str, port: str, parquet_file: Path) -> str:
-        """Write the port as one Parquet file, replaced by a rename once it is complete.
+    def _snapshot(self, port: str, parquet_file: Path, run: str) -> Path:
+        return parquet_file.with_name(f".{parquet_file.name}.{run_token(run)}.audit")
 
-        The rows go to a hidden file beside the target, are flushed to disk and counted
-        again from the file (the audit), and only then replace the target: a reader sees
-        the old version or the new one, never a mix, and a failure leaves the old one.
+    def _staged_at(self, port: str, path: Path, parquet_file: Path) -> Staged:
+        return Staged(port, f"read_parquet({_literal(str(path))})", path, parquet_file)
+
+    def staged_columns(self, staged: Staged) -> list[tuple[str, str]]:
+        return [
+            (row[0], row[1])
+            for row in self.conn.execute(f"describe select * from {staged.relation}").fetchall()
+        ]
+
+    def stage(self, schema: str, table: str, port: str, parquet_file: Path, run: str) -> Staged:
+        """Write the port's rows, as they are now, to a hidden Parquet file of this run.
+
+        The file is flushed to disk and counted again against the table before the audit.
         """
-        source = relation(self, schema, table)
         parquet_file.parent.mkdir(parents=True, exist_ok=True)
-        staging = parquet_file.with_name(f".{parquet_file.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            self.conn.execute(f"copy (select * from {source}) to '{staging}' (format parquet)")
-            with open(staging, "rb") as written:
-                os.fsync(written.fileno())
-            published = self.scalar(f"select count(*) from read_parquet('{staging}')")
-            expected = self.scalar(f"select count(*) from {source}")
-            if published != expected:
-                raise RuntimeError(f"{staging} holds {published} rows, {source} has {expected}")
-            os.replace(staging, parquet_file)
-        finally:
-            staging.unlink(missing_ok=True)
-        return str(parquet_file)
+        snapshot = self._snapshot(port, parquet_file, run)
+        for leftover in parquet_file.parent.glob(f".{parquet_file.name}.*"):
+            if leftover != snapshot:
+                leftover.unlink(missing_ok=True)
+        source = relation(self, schema, table)
+        self.conn.execute(f"copy (select * from {source}) to {_literal(str(snapshot))} (format parquet)")
+        with open(snapshot, "rb") as written:
+            os.fsync(written.fileno())
+        staged = self._staged_at(port, snapshot, parquet_file)
+        copied = self.scalar(f"select count(*) from {staged.relation}")
+        expected = self.scalar(f"select count(*) from {source}")
+        if copied != expected:
+            snapshot.unlink(missing_ok=True)
+            raise RuntimeError(f"{snapshot} holds {copied} rows, {source} has {expected}")
+        return staged
+
+    def staged(self, port: str, parquet_file: Path, run: str) -> Staged | None:
+        snapshot = self._snapshot(port, parquet_file, run)
+        return self._staged_at(port, snapshot, parquet_file) if snapshot.exists() else None
+
+    def promote(self, staged: Staged) -> str:
+        """Replace the published file by the audited snapshot with one rename, made durable:
+        a reader sees the old version or the new one, never a mix."""
+        os.replace(staged.location, staged.target)
+        _fsync_dir(staged.target.parent)
+        return str(staged.target)
+
+    def discard(self, staged: Staged) -> None:
+        Path(staged.location).unlink(missing_ok=True)
 
 
 def spark_session(product: Product) -> Any:
@@ -171,27 +247,55 @@ class SparkWarehouse(_Quoting):
         frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.{table}")
         return data.num_rows
 
-    def publish(self, schema: str, table: str, port: str, parquet_file: Path) -> str:
-        """Publish the port as table `published.<port>`: written aside, audited, then swapped.
+    def _staging_name(self, port: str, run: str) -> str:
+        return f"_{port}__{run_token(run)}"
 
-        The new version is written to a staging table and counted; only then is the
-        previous table dropped and the staging table renamed to the port's name.
-        """
-        source = relation(self, schema, table)
-        target = relation(self, PUBLISHED_SCHEMA, port)
-        staging = relation(self, PUBLISHED_SCHEMA, f"_{port}_{uuid.uuid4().hex[:12]}")
+    def _staged_table(self, port: str, name: str) -> Staged:
+        return Staged(
+            port,
+            relation(self, PUBLISHED_SCHEMA, name),
+            name,
+            port,
+            PUBLISHED_SCHEMA,
+            name,
+        )
+
+    def staged_columns(self, staged: Staged) -> list[tuple[str, str]]:
+        return self.columns(staged.schema, staged.table)
+
+    def stage(self, schema: str, table: str, port: str, parquet_file: Path, run: str) -> Staged:
+        """Copy the port's table into a staging table `published._<port>__<run>`."""
+        name = self._staging_name(port, run)
         self.session.sql(f"create database if not exists {self.quote(PUBLISHED_SCHEMA)}")
-        try:
-            self.session.sql(f"create table {staging} using parquet as select * from {source}")
-            published = self.scalar(f"select count(*) from {staging}")
-            expected = self.scalar(f"select count(*) from {source}")
-            if published != expected:
-                raise RuntimeError(f"{staging} holds {published} rows, {source} has {expected}")
-            self.session.sql(f"drop table if exists {target}")
-            self.session.sql(f"alter table {staging} rename to {target}")
-        finally:
-            self.session.sql(f"drop table if exists {staging}")
-        return f"{PUBLISHED_SCHEMA}.{port}"
+        for row in self.session.sql(f"show tables in {self.quote(PUBLISHED_SCHEMA)}").collect():
+            if row.tableName.startswith(f"_{port}__") and row.tableName != name:
+                self.session.sql(f"drop table if exists {relation(self, PUBLISHED_SCHEMA, row.tableName)}")
+        staged = self._staged_table(port, name)
+        source = relation(self, schema, table)
+        self.session.sql(f"drop table if exists {staged.relation}")
+        self.session.sql(f"create table {staged.relation} using parquet as select * from {source}")
+        copied = self.scalar(f"select count(*) from {staged.relation}")
+        expected = self.scalar(f"select count(*) from {source}")
+        if copied != expected:
+            self.discard(staged)
+            raise RuntimeError(f"{staged.relation} holds {copied} rows, {source} has {expected}")
+        return staged
+
+    def staged(self, port: str, parquet_file: Path, run: str) -> Staged | None:
+        name = self._staging_name(port, run)
+        if not self.session.catalog.tableExists(name, PUBLISHED_SCHEMA):
+            return None
+        return self._staged_table(port, name)
+
+    def promote(self, staged: Staged) -> str:
+        """Drop the port's previous table and rename the audited staging table to it."""
+        target = relation(self, PUBLISHED_SCHEMA, staged.port)
+        self.session.sql(f"drop table if exists {target}")
+        self.session.sql(f"alter table {staged.relation} rename to {target}")
+        return f"{PUBLISHED_SCHEMA}.{staged.port}"
+
+    def discard(self, staged: Staged) -> None:
+        self.session.sql(f"drop table if exists {staged.relation}")
 
 
 def _spark_schema(schema: pa.Schema) -> Any:
@@ -291,13 +395,40 @@ class DbApiWarehouse(_Quoting):
         )
         return data.num_rows
 
-    def publish(self, schema: str, table: str, port: str, parquet_file: Path) -> str:
+    def _staged_table(self, port: str, run: str) -> Staged:
+        name = f"_{port}__{run_token(run)}"
+        return Staged(port, relation(self, PUBLISHED_SCHEMA, name), name, port, PUBLISHED_SCHEMA, name)
+
+    def staged_columns(self, staged: Staged) -> list[tuple[str, str]]:
+        return self.columns(staged.schema, staged.table)
+
+    def stage(self, schema: str, table: str, port: str, parquet_file: Path, run: str) -> Staged:
+        """Copy the port's table into a staging table `published._<port>__<run>`.
+
+        Staging tables of other runs are left to the engine's own housekeeping: listing
+        tables differs between Trino, Snowflake and BigQuery.
+        """
+        staged = self._staged_table(port, run)
         self._execute(f"create schema if not exists {self.quote(PUBLISHED_SCHEMA)}")
         self._execute(
-            f"create or replace table {relation(self, PUBLISHED_SCHEMA, port)}"
-            f" as select * from {relation(self, schema, table)}"
+            f"create or replace table {staged.relation} as select * from {relation(self, schema, table)}"
         )
-        return f"{PUBLISHED_SCHEMA}.{port}"
+        return staged
+
+    def staged(self, port: str, parquet_file: Path, run: str) -> Staged | None:
+        staged = self._staged_table(port, run)
+        return staged if self.columns(staged.schema, staged.table) else None
+
+    def promote(self, staged: Staged) -> str:
+        self._execute(
+            f"create or replace table {relation(self, PUBLISHED_SCHEMA, staged.port)}"
+            f" as select * from {staged.relation}"
+        )
+        self.discard(staged)
+        return f"{PUBLISHED_SCHEMA}.{staged.port}"
+
+    def discard(self, staged: Staged) -> None:
+        self._execute(f"drop table if exists {staged.relation}")
 
 
 def _dbapi_connection(engine: str) -> Any:

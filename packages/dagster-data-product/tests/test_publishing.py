@@ -1,0 +1,117 @@
+"""Write-audit-publish on DuckDB: a run publishes exactly the snapshot it audited.
+
+Runs overlap: the pool serialises steps, not runs, so another run may rebuild a port's
+model between this run's checks and its publish. These tests drive the warehouse the way
+the checks and publishing steps do, with such a rebuild in between.
+"""
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_data_product.contract.model import Column, Port, QualityRule
+from dagster_data_product.ports import audit
+from dagster_data_product.warehouse import DuckDBWarehouse
+
+ORDERS = Port(
+    name="orders",
+    model="fct_orders",
+    description="",
+    columns=(
+        Column("order_id", "integer", "BIGINT", True, True, True, 1, ""),
+        Column("quantity", "integer", "INTEGER", True, False, False, 1, ""),
+    ),
+    quality=(
+        QualityRule(
+            name="quantity_is_positive",
+            kind="sql",
+            metric=None,
+            query="select count(*) from ${table} where quantity <= 0",
+            arguments={},
+            operator="mustBe",
+            threshold=0,
+            column=None,
+            description="",
+        ),
+    ),
+)
+
+
+def build_mart(conn, quantities: list[int]) -> None:
+    """What dbt's build of the port's model does: replace the table."""
+    conn.execute("create schema if not exists marts")
+    rows = ", ".join(f"({i}::bigint, {q}::integer)" for i, q in enumerate(quantities, 1))
+    conn.execute(f"create or replace table marts.fct_orders as select * from (values {rows}) v(order_id, quantity)")
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        yield DuckDBWarehouse(conn)
+
+
+def passed(wh, staged) -> bool:
+    return all(ok for _, ok, _ in audit(wh, ORDERS, staged))
+
+
+def published_quantities(path: Path) -> list[int]:
+    return [q for (q,) in duckdb.sql(f"select quantity from read_parquet('{path}') order by 1").fetchall()]
+
+
+def test_a_rebuild_between_audit_and_publish_is_not_published(warehouse, tmp_path: Path) -> None:
+    target = tmp_path / "published" / "orders.parquet"
+    build_mart(warehouse.conn, [1, 2, 3])
+    staged = warehouse.stage("marts", "fct_orders", "orders", target, "run-a")
+    assert passed(warehouse, staged)
+    # Another run rebuilds the model with a row that breaks the contract's rule.
+    build_mart(warehouse.conn, [1, 2, 0])
+    warehouse.promote(staged)
+    assert published_quantities(target) == [1, 2, 3]
+
+
+def test_a_snapshot_that_fails_its_audit_never_replaces_the_port(warehouse, tmp_path) -> None:
+    target = tmp_path / "published" / "orders.parquet"
+    build_mart(warehouse.conn, [1, 2, 3])
+    warehouse.promote(warehouse.stage("marts", "fct_orders", "orders", target, "run-a"))
+    before = target.read_bytes()
+    build_mart(warehouse.conn, [1, 2, 0])
+    staged = warehouse.stage("marts", "fct_orders", "orders", target, "run-b")
+    results = {check.name: ok for check, ok, _ in audit(warehouse, ORDERS, staged)}
+    assert results["quantity_is_positive"] is False
+    assert [name for name, ok in results.items() if not ok] == ["quantity_is_positive"]
+    warehouse.discard(staged)
+    assert target.read_bytes() == before
+    assert warehouse.staged("orders", target, "run-b") is None
+    assert sorted(p.name for p in target.parent.iterdir()) == ["orders.parquet"]
+
+
+def test_leftovers_of_a_dead_run_are_removed_by_the_next_stage(warehouse, tmp_path) -> None:
+    target = tmp_path / "published" / "orders.parquet"
+    target.parent.mkdir()
+    dead = target.with_name(".orders.parquet.deadrun.audit")
+    dead.write_bytes(b"half a file" * 1000)
+    old_style = target.with_name(".orders.parquet.0123abcd.tmp")
+    old_style.write_bytes(b"x")
+    other_port = target.with_name(".customers.parquet.deadrun.audit")
+    other_port.write_bytes(b"y")
+    build_mart(warehouse.conn, [1, 2, 3])
+    staged = warehouse.stage("marts", "fct_orders", "orders", target, "run-c")
+    assert not dead.exists() and not old_style.exists()
+    assert other_port.exists(), "another port's snapshot is not this port's to remove"
+    assert warehouse.staged("orders", target, "run-c") is not None
+    warehouse.promote(staged)
+    assert sorted(p.name for p in target.parent.iterdir()) == [other_port.name, "orders.parquet"]
+
+
+def test_promote_makes_the_rename_durable(warehouse, tmp_path, monkeypatch) -> None:
+    """The directory is synced after the rename, not only the file before it."""
+    target = tmp_path / "published" / "orders.parquet"
+    build_mart(warehouse.conn, [1])
+    staged = warehouse.stage("marts", "fct_orders", "orders", target, "run-d")
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd)))
+    warehouse.promote(staged)
+    assert str(target.parent) in synced
