@@ -216,6 +216,17 @@ def test_each_warehouse_renders(copie, warehouse: str) -> None:
         for other in set(WAREHOUSES) - {"duckdb"}:
             assert other not in rendered.lower(), other
     assert (project / "deploy/README.md").exists()
+    # Consumers are pointed only at audited data: the published files, or on a warehouse
+    # the `published` schema the publishing step writes after the contract checks pass,
+    # never the marts dbt rebuilds before they are checked.
+    servers = yaml.safe_load((project / "datacontract.yaml").read_text())["servers"]
+    for server in servers:
+        # The most specific location the server names: a folder, a schema, a dataset, or
+        # a database where the engine has no schemas (Spark).
+        where = next(
+            server[k] for k in ("path", "schema", "dataset", "database") if server.get(k)
+        )
+        assert str(where).lower() in ("published", "data/published"), server
 
 
 def test_every_question_is_exercised() -> None:
