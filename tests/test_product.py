@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 import duckdb
 import pytest
 
-from conftest import ROOT, git_init, run, uv
+from conftest import ROOT, git_init, product_env, run, uv, uv_executable
 
 pytestmark = pytest.mark.product
 
@@ -190,3 +190,53 @@ def test_custom_answers_product_passes(custom_product: Path) -> None:
     for asset in listing["assets"]:
         assert {"team": "growth-analytics"} in asset["owners"], asset
         assert {"email": "growth@corp.example.org"} in asset["owners"], asset
+
+
+#: A line of each stage's first step in `dg launch`'s log, where the run is killed.
+STAGES = {
+    "ingestion": "sales_raw_tables - STEP_START",
+    "dbt": "sales_dbt_models - STEP_START",
+    "checks": "_contract_checks - STEP_START",
+    "publishing": "sales__published__orders - STEP_START",
+}
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_a_run_killed_outright_does_not_block_the_next(
+    demo_product, tmp_path: Path, stage: str
+) -> None:
+    """`kill -9` of a run at each stage: the next run on the same instance finds the dead
+    run, fails it, frees its pool slot and completes, within 3 minutes."""
+    dest, _ = demo_product
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(dest / "dagster.yaml", home / "dagster.yaml")  # the pool of one slot
+    data = tmp_path / "data"
+    env = {"DAGSTER_HOME": str(home), "DUCKDB_PATH": str(data / "warehouse.duckdb"),
+           "PUBLISH_DIR": str(data / "published")}
+    uv("run", "python", "-c", "import dagster; dagster.DagsterInstance.get()", cwd=dest, env=env)
+    log = tmp_path / "killed.log"
+    with log.open("w") as out:
+        victim = subprocess.Popen(
+            [uv_executable(), "run", "dg", "launch", "--assets", "*"], cwd=dest,
+            env={**product_env(), **env}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while STAGES[stage] not in log.read_text() and time.monotonic() < deadline:
+            assert victim.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        assert STAGES[stage] in log.read_text(), f"the run never reached {stage}"
+    finally:
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait()
+    started = time.monotonic()
+    rerun = uv("run", "dg", "launch", "--assets", "*", cwd=dest, env=env, timeout=180)
+    assert time.monotonic() - started < 180
+    output = rerun.stdout + rerun.stderr
+    assert "had died without ending: marked failed, its pool slots freed" in output
+    assert "RUN_SUCCESS" in output
+    assert sorted(p.name for p in (data / "published").iterdir()) == [
+        "customers.parquet", "orders.parquet",
+    ], "a staging file of the killed run was left behind"

@@ -19,6 +19,23 @@ class WarehouseResource(dg.ConfigurableResource):
     product_root: str
     engine: str | None = None
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Before the run's first step: fail the runs whose process died (see recovery.py)."""
+        if context.instance is None:
+            return
+        from .recovery import fail_dead_runs
+
+        current = context.run.run_id if context.run else None
+        try:
+            recovered = fail_dead_runs(context.instance, current)
+        except Exception as error:  # noqa: BLE001 - recovery must never stop a healthy run
+            context.log.warning(f"Could not look for runs that died: {error!r}")
+            return
+        for run_id in recovered:
+            context.log.warning(
+                f"Run {run_id} had died without ending: marked failed, its pool slots freed."
+            )
+
     @property
     def product(self) -> Product:
         return product_of(self.product_root)
