@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,3 +72,11 @@ def git_init(path: Path) -> None:
          "commit", "--quiet", "--message", "Render the product"],
     ):
         run(command, cwd=path)
+
+
+def instance_settings(product: Path) -> str:
+    """The product's dagster.yaml for a DAGSTER_HOME of its own: the pool, without the
+    storage in the product's folder (relative to the folder a command runs in)."""
+    settings = yaml.safe_load((product / "dagster.yaml").read_text())
+    settings.pop("storage", None)
+    return yaml.safe_dump(settings)

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 import yaml
 
-from conftest import ROOT, git_init, product_env, run, uv, uv_executable
+from conftest import ROOT, git_init, instance_settings, product_env, run, uv, uv_executable
 
 pytestmark = pytest.mark.product
 
@@ -80,7 +80,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     run([*GIT_COMMIT, "Pin the upstream products"], cwd=consumer)
     home.mkdir()
     # The product's own instance settings (the DuckDB pool) apply to the shared instance.
-    shutil.copy(producer / "dagster.yaml", home / "dagster.yaml")
+    (home / "dagster.yaml").write_text(instance_settings(producer))
     env = {"DAGSTER_HOME": str(home)}
     # Create the instance's storage once, before processes race to create it.
     uv("run", "python", "-c", "import dagster; dagster.DagsterInstance.get()", cwd=producer, env=env)

@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 import duckdb
 import pytest
 
-from conftest import ROOT, git_init, product_env, run, uv, uv_executable
+from conftest import ROOT, git_init, instance_settings, product_env, run, uv, uv_executable
 
 pytestmark = pytest.mark.product
 
@@ -210,7 +210,7 @@ def test_a_run_killed_outright_does_not_block_the_next(
     dest, _ = demo_product
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(dest / "dagster.yaml", home / "dagster.yaml")  # the pool of one slot
+    (home / "dagster.yaml").write_text(instance_settings(dest))  # the pool of one slot
     data = tmp_path / "data"
     env = {"DAGSTER_HOME": str(home), "DUCKDB_PATH": str(data / "warehouse.duckdb"),
            "PUBLISH_DIR": str(data / "published")}
