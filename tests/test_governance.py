@@ -320,7 +320,7 @@ def test_helm_values_name_the_image_and_module(copie, product_slug: str) -> None
     assert args[args.index("-m") + 1] == f"{product_slug}.definitions"
     # The warehouse and the published ports on the mounted volume.
     env = {item["name"]: item["value"] for item in deployment["env"]}
-    (mount,) = deployment["volumeMounts"]
+    (mount,) = [mount for mount in deployment["volumeMounts"] if mount["name"] == "warehouse"]
     for name in ["DUCKDB_PATH", "PUBLISH_DIR"]:
         assert Path(env[name]).is_absolute() and env[name].startswith(mount["mountPath"] + "/")
     assert mount["name"] in {volume["name"] for volume in deployment["volumes"]}
@@ -368,6 +368,97 @@ def test_helm_values_deploy_the_prod_target(copie, warehouse: str) -> None:
         assert "`dagster instance concurrency set sales_orders_duckdb 1`" in guide
     else:
         assert "concurrency" not in values
+
+
+def image_user(project: Path) -> tuple[int, int, str]:
+    """The uid, gid and home folder of the user the image runs as."""
+    instructions = dockerfile_instructions(project)
+    users = [c.value[0] for c in instructions if c.cmd == "USER"]
+    # Numeric, so that Kubernetes can check runAsNonRoot before the container starts.
+    uid, gid = users[-1].split(":")
+    assert uid.isdigit() and gid.isdigit() and int(uid) != 0 and int(gid) != 0, users
+    (created,) = [c.value[0] for c in instructions if c.cmd == "RUN" and "useradd" in c.value[0]]
+    assert f"groupadd --gid {gid} product" in created
+    assert f"useradd --create-home --uid {uid} --gid {gid} product" in created
+    return int(uid), int(gid), "/home/product"
+
+
+def covered(path: str, folders: list[str]) -> bool:
+    return any(path == folder or path.startswith(folder.rstrip("/") + "/") for folder in folders)
+
+
+@pytest.mark.parametrize("warehouse", WAREHOUSES)
+def test_helm_values_run_every_pod_unprivileged(copie, warehouse: str) -> None:
+    """The code server and every run's pod run as the image's user, with no privilege, on
+    a read-only root filesystem; what the product writes at run time is on a volume."""
+    project = render(copie, warehouse=warehouse)
+    values = yaml.safe_load((project / "deploy/helm/values.yaml").read_text())
+    deployment = helm_deployment(project)
+    uid, gid, home = image_user(project)
+    # The chart puts a deployment's security contexts on its code server only: the run
+    # launcher sets the runs' own, for every run of the instance.
+    runs = values["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]
+    pods = {
+        "code server": deployment["podSecurityContext"],
+        "run": runs["podSpecConfig"]["securityContext"],
+    }
+    containers = {
+        "code server": deployment["securityContext"],
+        "run": runs["containerConfig"]["securityContext"],
+    }
+    for name, pod in pods.items():
+        assert pod == {
+            "runAsNonRoot": True,
+            "runAsUser": uid,
+            "runAsGroup": gid,
+            # The volumes belong to the image's group, so its user can write to them.
+            "fsGroup": gid,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }, name
+    for name, container in containers.items():
+        assert container == {
+            "runAsNonRoot": True,
+            "runAsUser": uid,
+            "runAsGroup": gid,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }, name
+    # A run's pod gets the code location's volumes, and with them its writable folders.
+    assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}
+
+    # With the root filesystem read-only, every folder written at run time is a volume.
+    instructions = dockerfile_instructions(project)
+    root = next(c.value[0] for c in instructions if c.cmd == "WORKDIR")
+    env = {item["name"]: item["value"] for item in deployment["env"]}
+    read_only = {"GOOGLE_APPLICATION_CREDENTIALS"}  # the key, mounted from its Secret
+    written = [
+        "/tmp",  # Python's tempfile; Spark's scratch folders and the JVM's files
+        home,  # clients' caches and ids (~/.dagster)
+        values["global"]["dagsterHome"],  # the chart's DAGSTER_HOME
+        f"{root}/dbt/target",  # the manifest, its lock, the runs' results (target/run)
+        f"{root}/dbt/logs",  # dbt.log
+        # The warehouse, the published ports, Spark's tables and metastore.
+        *[value for name, value in env.items() if value.startswith("/") and name not in read_only],
+    ]
+    assert env["PUBLISH_DIR"] in written
+    volumes = {volume["name"]: volume for volume in deployment["volumes"]}
+    writable = [
+        mount["mountPath"]
+        for mount in deployment["volumeMounts"]
+        if not mount.get("readOnly")
+        and {"emptyDir", "persistentVolumeClaim"} & set(volumes[mount["name"]])
+    ]
+    for path in written:
+        assert covered(path, writable), f"{path} is written at run time but is on no volume"
+    # The mounts hide none of the image's code: the product's folder, its sources and its
+    # dbt project stay the image's.
+    for path in [root, f"{root}/src", f"{root}/dbt", f"{root}/dbt/models", f"{root}/.venv"]:
+        assert not covered(path, [m["mountPath"] for m in deployment["volumeMounts"]]), path
+    # Python does not try to write bytecode beside the read-only sources.
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
 
 
 # --- Installed products: the gates pass, the image's commands exist ------------------------
@@ -464,7 +555,7 @@ def test_dockerfile_commands_exist_in_the_product(governed_product: Path, tmp_pa
             )
         if instruction.cmd != "RUN" or "pip install" in instruction.value[0]:
             continue
-        if instruction.value[0].startswith("useradd"):
+        if instruction.value[0].startswith(("groupadd", "useradd")):
             continue
         command = instruction.value[0].split()
         assert command[0] == "uv", instruction.value

@@ -29,8 +29,8 @@ CREDENTIAL_FIELDS = {
     "client_secret",
 }
 #: Variables the deployment itself sets on every pod, read by the product's Python side
-#: rather than by the profile.
-DEPLOYMENT_VARIABLES = {"DBT_TARGET", "PUBLISH_DIR"}
+#: (or by Python itself) rather than by the profile.
+DEPLOYMENT_VARIABLES = {"DBT_TARGET", "PUBLISH_DIR", "PYTHONDONTWRITEBYTECODE"}
 #: Well-formed stand-ins for every engine's settings: `dbt parse` checks the profile
 #: without connecting.
 PLACEHOLDER_SETTINGS = {
