@@ -240,3 +240,29 @@ def test_a_run_killed_outright_does_not_block_the_next(
     assert sorted(p.name for p in (data / "published").iterdir()) == [
         "customers.parquet", "orders.parquet",
     ], "a staging file of the killed run was left behind"
+
+
+COUNT_RUNS = "import dagster as dg; print(len(dg.DagsterInstance.from_config('.').get_run_records()))"
+
+
+def test_the_readme_commands_share_one_instance(demo_product) -> None:
+    """Without DAGSTER_HOME, `uv run dg launch` runs share the product's instance (.dagster/):
+    launched together, both succeed, queueing on its pool, and both are recorded there,
+    where `dg dev` shows them."""
+    dest, _ = demo_product
+    before = int(uv("run", "python", "-c", COUNT_RUNS, cwd=dest).stdout.split()[-1])
+    env = product_env()
+    env.pop("DAGSTER_HOME", None)
+    launches = [
+        subprocess.Popen(
+            [uv_executable(), "run", "dg", "launch", "--assets", "*"], cwd=dest, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [launch.communicate(timeout=900)[0] for launch in launches]
+    assert [launch.returncode for launch in launches] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    after = int(uv("run", "python", "-c", COUNT_RUNS, cwd=dest).stdout.split()[-1])
+    assert after == before + 2
+    status = run(["git", "check-ignore", "-q", ".dagster/"], cwd=ROOT / "template", check=False)
+    assert status.returncode == 0, "the product's instance folder is not git-ignored"
