@@ -20,9 +20,10 @@ pytestmark = pytest.mark.product
 REPORT_SCRIPT = """
 import json, sys
 import dagster as dg
-from sales_orders.contract import product_contract
+from dagster_data_product import product_of
+from dagster_data_product.contract.catalog import catalog_path
+from dagster_data_product.warehouse import connect, relation
 from sales_orders.definitions import defs as product_defs
-from sales_orders.warehouse import connect, relation
 
 defs = product_defs()
 result = dg.materialize(
@@ -44,8 +45,9 @@ report = {
     "marts": {},
     "published": {},
 }
-contract = product_contract()
-with connect() as wh:
+product = product_of(".")
+contract = product.contract
+with connect(product) as wh:
     report["engine"] = wh.engine
     for port in contract.ports:
         columns = ", ".join(wh.quote(column.name) for column in port.columns)
@@ -58,7 +60,6 @@ with connect() as wh:
         report["published"][port.name] = wh.scalar(f"select count(*) from {source}")
 # What a consumer reads through the catalog: the dev file, or the Spark table's files.
 import intake
-from sales_orders.contract.catalog import catalog_path
 catalog = intake.from_yaml_file(str(catalog_path(contract)))
 suffix = "" if report["engine"] == "duckdb" else "_prod"
 report["catalog"] = {port.name: len(catalog[port.name + suffix].read()) for port in contract.ports}
