@@ -180,7 +180,7 @@ def custom_property(descriptor: dict[str, Any], name: str, default: Any = None) 
     return default
 
 
-def resolve_contract(path: Path, descriptor: dict[str, Any]) -> Contract:
+def resolve_contract(path: Path, descriptor: dict[str, Any], *, schema: bool = True) -> Contract:
     """The contract the descriptor at `path` names, checked against its output ports.
 
     Raises DescriptorError when the contract is missing or invalid, or when an output port
@@ -190,7 +190,7 @@ def resolve_contract(path: Path, descriptor: dict[str, Any]) -> Contract:
     if not isinstance(name, str) or not name:
         raise DescriptorError(f"{path}: customProperties names no `contract` file")
     try:
-        contract = load_contract(path.parent / name)
+        contract = load_contract(path.parent / name, schema=schema)
     except ContractError as error:
         raise DescriptorError(f"{path}: its contract {name} does not resolve: {error}") from None
     problems = []
