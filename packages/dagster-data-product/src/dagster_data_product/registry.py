@@ -419,6 +419,7 @@ def render_graph(registry: Registry) -> str:
     if not registry.products:
         return "<p>No product to draw.</p>"
     width, height, gap_x, gap_y, pad = 220, 46, 110, 24, 20
+    top = 50  # room for the arcs of arrows that skip a column
     depth = _layers(registry)
     columns: dict[int, list[ProductEntry]] = {}
     for product in registry.products:
@@ -428,10 +429,10 @@ def render_graph(registry: Registry) -> str:
         for row, product in enumerate(members):
             where[product.key] = (
                 pad + column * (width + gap_x),
-                pad + row * (height + gap_y),
+                top + row * (height + gap_y),
             )
     total_w = pad * 2 + (max(columns) + 1) * (width + gap_x) - gap_x
-    total_h = pad * 2 + max(len(m) for m in columns.values()) * (height + gap_y) - gap_y
+    total_h = top + pad + max(len(m) for m in columns.values()) * (height + gap_y) - gap_y
     parts = [
         f'<svg class="graph" xmlns="http://www.w3.org/2000/svg" width="{total_w}" '
         f'height="{total_h}" viewBox="0 0 {total_w} {total_h}" role="img" '
@@ -454,6 +455,11 @@ def render_graph(registry: Registry) -> str:
             bend = max(y1, y2) + height + gap_y
             d = f"M{start[0]},{start[1]} C{start[0]},{bend} {end[0]},{bend} {end[0]},{end[1]}"
             label_at = ((start[0] + end[0]) / 2, bend)
+        elif x2 - x1 > width + gap_x:  # skips a column: arc over the boxes between
+            start, end = (x1 + width / 2, y1), (x2 + width / 2, y2)
+            arc = min(y1, y2) - top + 8
+            d = f"M{start[0]},{start[1]} C{start[0]},{arc} {end[0]},{arc} {end[0]},{end[1]}"
+            label_at = ((start[0] + end[0]) / 2, arc + 0.75 * (min(y1, y2) - arc) - 2)
         else:
             middle = (start[0] + end[0]) / 2
             d = f"M{start[0]},{start[1]} C{middle},{start[1]} {middle},{end[1]} {end[0]},{end[1]}"
@@ -589,7 +595,7 @@ def render_site(registry: Registry) -> str:
         f"<title>Data products</title><style>{_STYLE}</style></head><body>"
         "<h1>Data products</h1>"
         f"<p>{len(registry.products)} products, {ports} output ports ({published} published), "
-        f"{len(registry.errors)} locations with errors. Built {_when(now)}. Every port is in "
+        f"{len(registry.errors)} location(s) with errors. Built {_when(now)}. Every port is in "
         f'the intake catalog <a href="{CATALOG_FILE}"><code>{CATALOG_FILE}</code></a>.</p>'
         + (
             f'<h2 class="error">Problems</h2><ul class="errors">{"".join(problems)}</ul>'
