@@ -18,6 +18,8 @@ What is measured (docs/performance.md explains each figure and how to read it):
    loadN_vs_parse: `defs()` in a fresh interpreter against `dbt parse`, both in total.
 4. check_defs_s: `uv run dg check defs`; dev_first_page_s: `uv run dg dev` until
    /server_info answers.
+5. registry200_s: `contract registry` over 200 generated products (bench/registry.py, which
+   also runs on its own).
 
 Quick mode (--quick) runs everything once, scales to 1000 models only and skips 10000.
 """
@@ -54,6 +56,7 @@ TARGETS = {
     "load10000_vs_parse": 1.0,
     "copy_to_green_s": 30.0,
     "check_defs_s": 5.0,
+    "registry200_s": 10.0,
 }
 
 # Every process the benchmark starts carries this variable, so that cleanup finds them all,
@@ -560,6 +563,17 @@ def fmt(value, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def registry_build(runner: Runner) -> dict:
+    """registry200_s from bench/registry.py, run with the benchmark's own Python."""
+    _, code, path = runner.run(
+        "registry200", [sys.executable, str(BENCH / "registry.py")], cwd=ROOT
+    )
+    lines = [line for line in path.read_text().splitlines() if line.startswith("{")]
+    if code != 0 or not lines:
+        return {"registry200_s": None}
+    return {"registry200_s": json.loads(lines[-1])["registry200_s"]}
+
+
 def print_table(figures: dict, machine: dict) -> None:
     rows = [
         ("copy_to_green_s", "render + uv sync + pytest (s)"),
@@ -569,6 +583,7 @@ def print_table(figures: dict, machine: dict) -> None:
         ("scale10000_ratio", "dg launch / baseline, +10000 models"),
         ("load10000_vs_parse", "defs() / dbt parse, +10000 models"),
         ("check_defs_s", "dg check defs (s)"),
+        ("registry200_s", "contract registry, 200 products (s)"),
     ]
     print()
     print(f"{'figure':<22} {'value':>10} {'target':>9}  {'met':<4} what")
@@ -679,6 +694,10 @@ def main(argv: list[str]) -> int:
             f" {fmt(figures['dev_first_page_s'])}s, location loaded"
             f" {fmt(figures['dev_location_loaded_s'])}s"
         )
+
+        log("contract registry over 200 generated products")
+        figures.update(registry_build(runner))
+        log(f"  registry200_s {fmt(figures['registry200_s'])}s")
 
         counts = [1000] if args.quick else [1000, 10000]
         for count in counts:

@@ -2,8 +2,11 @@
 
 Run from anywhere inside a data product; the product is the one around the current folder.
 
-contract check             the contract is valid, the dbt models agree, catalog.yaml is current
+contract check             the contract is valid, the dbt models agree, catalog.yaml and
+                           dataproduct.odps.yaml are current
 contract catalog           regenerate catalog.yaml from the contract
+contract descriptor        regenerate dataproduct.odps.yaml (ODPS) from the contract and the
+                           upstream pins
 contract diff OLD NEW      list changes between two contract files; exit 1 on a breaking
                            change that the major version does not announce
 contract docs [--out DIR]  build the documentation site (default: site/): the contract as a
@@ -11,7 +14,12 @@ contract docs [--out DIR]  build the documentation site (default: site/): the co
 contract upstreams         pin new entries of upstreams.yaml, check every pin, keep a copy
                            of each upstream contract and regenerate the dbt sources reading
                            the upstream ports: loading the product only reads these
-                           (--repin: pin every entry again, after a deliberate upgrade)
+                           (--repin: pin every entry again, after a deliberate upgrade);
+                           it rewrites dataproduct.odps.yaml, whose input ports are the pins
+contract registry PRODUCTS.yaml --out DIR
+                           build the registry of every product PRODUCTS.yaml lists: a static
+                           site DIR/index.html and one intake catalog DIR/catalog.yaml (runs
+                           anywhere; --strict: exit 1 when a location cannot be read)
 """
 
 import argparse
@@ -21,8 +29,25 @@ from pathlib import Path
 from .contract.catalog import catalog_is_current, catalog_path, render_catalog
 from .contract.compatibility import compare
 from .contract.dbt import dbt_disagreements
+from .contract.descriptor import (
+    build_descriptor,
+    descriptor_path,
+    descriptor_problems,
+    render_descriptor,
+)
 from .contract.model import ContractError, load_contract
 from .settings import Product, ProductError, product_of
+
+
+def _answers(product: Product) -> dict[str, str]:
+    return {"warehouse": product.warehouse, "automation": product.automation}
+
+
+def _pinned(product: Product):
+    """The pinned upstreams, read without writing (as a load reads them)."""
+    from .contract.upstreams import load_upstreams
+
+    return load_upstreams(product.upstreams_file, write=False)
 
 
 def _check(product: Product, path: Path | None) -> int:
@@ -36,10 +61,34 @@ def _check(product: Product, path: Path | None) -> int:
             f"{catalog_path(contract)} is out of date: run `uv run contract catalog`",
             file=sys.stderr,
         )
+    expected = build_descriptor(contract, _pinned(product), **_answers(product))
+    problems = descriptor_problems(descriptor_path(contract), expected)
+    if problems:
+        failures.append("descriptor")
+        print(
+            f"{descriptor_path(contract)} does not agree with the contract and the pins: "
+            "run `uv run contract descriptor`\n" + "\n".join(f"  - {p}" for p in problems),
+            file=sys.stderr,
+        )
     if failures:
         return 1
     ports = ", ".join(port.name for port in contract.ports) or "no port yet"
-    print(f"{contract.path.name} {contract.version} is valid; dbt and the catalog agree ({ports}).")
+    print(
+        f"{contract.path.name} {contract.version} is valid; dbt, the catalog and the descriptor "
+        f"agree ({ports})."
+    )
+    return 0
+
+
+def _descriptor(product: Product, path: Path | None, upstreams=None) -> int:
+    contract = load_contract(path or product.contract_file)
+    upstreams = _pinned(product) if upstreams is None else upstreams
+    target = descriptor_path(contract)
+    text = render_descriptor(contract, upstreams, **_answers(product))
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+    inputs = sum(len(upstream.ports) for upstream in upstreams)
+    print(f"Wrote {target} ({len(contract.ports)} output ports, {inputs} input ports)")
     return 0
 
 
@@ -86,14 +135,30 @@ def _upstreams(product: Product, repin: bool) -> int:
         print(f"{upstream.describe()}: major {upstream.major}, ports {ports}")
     if not upstreams:
         print("No upstream product in upstreams.yaml.")
-    return 0
+    # The pins are the descriptor's input ports.
+    return _descriptor(product, None, upstreams)
+
+
+def _registry(products: Path, out: Path, strict: bool) -> int:
+    from .registry import build_registry  # the registry needs intake; a product's checks do not
+
+    report = build_registry(products, out)
+    print(
+        f"Wrote {report.index} and {report.catalog}: {len(report.products)} products, "
+        f"{len(report.errors)} locations with errors"
+    )
+    for error in report.errors:
+        print(f"  {error.location}: {error.reason}", file=sys.stderr)
+    for message in report.duplicates:
+        print(f"  {message}", file=sys.stderr)
+    return 1 if strict and (report.errors or report.duplicates) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `contract` command."""
     parser = argparse.ArgumentParser(prog="contract", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("check", "catalog"):
+    for name in ("check", "catalog", "descriptor"):
         sub = commands.add_parser(name)
         sub.add_argument("--contract", type=Path, default=None)
     diff = commands.add_parser("diff")
@@ -103,15 +168,25 @@ def main(argv: list[str] | None = None) -> int:
     docs.add_argument("--out", type=Path, default=None)
     upstreams = commands.add_parser("upstreams")
     upstreams.add_argument("--repin", action="store_true")
+    registry = commands.add_parser("registry")
+    registry.add_argument("products", type=Path, help="YAML file listing product locations")
+    registry.add_argument("--out", type=Path, required=True, help="folder of the site")
+    registry.add_argument(
+        "--strict", action="store_true", help="exit 1 when a location has an error"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "diff":
             return _diff(args.old, args.new)
+        if args.command == "registry":
+            return _registry(args.products, args.out, args.strict)
         product = product_of(Path.cwd())
         if args.command == "check":
             return _check(product, args.contract)
         if args.command == "catalog":
             return _catalog(product, args.contract)
+        if args.command == "descriptor":
+            return _descriptor(product, args.contract)
         if args.command == "docs":
             return _docs(product, args.out)
         return _upstreams(product, args.repin)

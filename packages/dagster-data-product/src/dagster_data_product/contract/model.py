@@ -25,6 +25,8 @@ PUBLISH_DIR_ENV = "PUBLISH_DIR"
 PUBLISHED_SERVER = "published"
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:[-+][0-9A-Za-z.-]+)?$")
 FRESHNESS_UNITS_IN_HOURS = {"h": 1, "hour": 1, "hours": 1, "d": 24, "day": 24, "days": 24}
+#: libyaml's loader where PyYAML was built with it: several times faster on a contract.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ContractError(ValueError):
@@ -258,16 +260,20 @@ def _port(index: int, obj, problems: list[str]) -> Port | None:
     )
 
 
-def load_contract(path: Path | str) -> Contract:
+def load_contract(path: Path | str, *, schema: bool = True) -> Contract:
     """Read and validate the contract at `path`.
 
     Raises ContractError with every problem found: YAML syntax, the ODCS v3 JSON schema,
     the ODCS model, and the rules this product adds (semver version, a freshness SLA,
     a `published` Parquet server, and typed properties on every port).
+
+    `schema=False` skips the JSON schema, by far the slowest step, and keeps the typed ODCS
+    model and the product's rules: for a reader of many contracts that their products'
+    own checks validate, such as the registry.
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=YAML_LOADER)
     except FileNotFoundError:
         raise ContractError(f"{path}: the data contract file does not exist") from None
     except yaml.YAMLError as error:
@@ -277,7 +283,7 @@ def load_contract(path: Path | str) -> Contract:
             f"{path}: a data contract is a YAML mapping, found {type(data).__name__}"
         )
 
-    problems = _schema_errors(data)
+    problems = _schema_errors(data) if schema else []
     if problems:
         raise _fail(path, problems)
     try:
