@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""The template's two entry points; they need nothing but Python 3 and pip.
+"""The template's entry points; they need nothing but Python 3 and pip.
 
     python3 tasks.py demo [DEST]    render a product with the default answers into DEST
                                     (default: ./demo-product), install it and materialize
                                     every asset on DuckDB, then print where the results are
+    python3 tasks.py ui [DEST]      open the Dagster UI of the product in DEST (`dg dev`)
     python3 tasks.py test [ARGS]    run the template's test suite (what CI runs); ARGS go
                                     to pytest
 
-Both install uv with pip when it is missing, and uv installs everything else.
+They install uv with pip when it is missing, and uv installs everything else. When the uv
+they use is not on PATH, the commands they print name it by its full path.
 """
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -66,12 +69,43 @@ def uv() -> list[str]:
     return [str(private)]
 
 
+def shell_command(uv_cmd: list[str], *args: str) -> str:
+    """`uv ARGS` as a person types it to run the uv `uv_cmd` names: plain `uv` when that is
+    the uv on PATH, else the full command (a private uv's path, or `python -m uv`), which a
+    shell without uv on its PATH still runs."""
+    on_path = shutil.which("uv")
+    program = ["uv"] if on_path and uv_cmd == [on_path] else uv_cmd
+    return shlex.join([*program, *args])
+
+
+def next_steps(dest: Path, uv_cmd: list[str]) -> str:
+    """What to do after the demo, in commands that run the uv the demo used."""
+    ui = "python3 tasks.py ui" + ("" if dest == DEFAULT_DEST else f" {shlex.quote(str(dest))}")
+    uv_on_path = shutil.which("uv")
+    if uv_on_path and uv_cmd == [uv_on_path]:
+        copier = "uvx copier copy"
+    else:
+        copier = shell_command(uv_cmd, "tool", "run", "copier", "copy")
+    return "\n".join([
+        f"The product is in {dest}. Next:",
+        f"  {ui}",
+        "      opens its Dagster UI; the same as:",
+        f"  cd {shlex.quote(str(dest))} && {shell_command(uv_cmd, 'run', 'dg', 'dev')}",
+        "      and to render a product of your own:",
+        f"  {copier} {shlex.quote(str(ROOT))} my-product",
+    ])
+
+
+def product_environment() -> dict[str, str]:
+    """The environment a product's commands run in."""
+    # A uv environment activated around this script is not the product's environment.
+    return {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+
+
 def run(command: list[str], cwd: Path = ROOT) -> None:
     """Run a command, echoing it; stop with its exit code if it fails."""
     print(f"+ {' '.join(command)}", flush=True)
-    # A uv environment activated around this script is not the product's environment.
-    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    completed = subprocess.run(command, cwd=cwd, env=env, check=False)
+    completed = subprocess.run(command, cwd=cwd, env=product_environment(), check=False)
     if completed.returncode != 0:
         sys.exit(completed.returncode)
 
@@ -88,7 +122,19 @@ def demo(dest: Path) -> None:
     run([*uv_cmd, "run", "dg", "launch", "--assets", "*"], cwd=dest)
     package = next((dest / "src").iterdir()).name
     run([*uv_cmd, "run", "python", "-c", SUMMARY.format(package=package)], cwd=dest)
-    print(f"\nThe product is in {dest}: `cd {dest} && uv run dg dev` opens its Dagster UI.")
+    print()
+    print(next_steps(dest, uv_cmd))
+
+
+def ui(dest: Path) -> None:
+    """Serve the Dagster UI of the product in `dest` with the uv the demo used."""
+    if not (dest / "pyproject.toml").exists():
+        sys.exit(f"No product in {dest}: `python3 tasks.py demo` renders one there first.")
+    command = [*uv(), "run", "dg", "dev"]
+    print(f"+ cd {shlex.quote(str(dest))} && {shlex.join(command)}", flush=True)
+    os.chdir(dest)
+    # Replace this process: Ctrl-C goes straight to `dg dev`, which stops the UI cleanly.
+    os.execve(command[0], command, product_environment())
 
 
 def test(pytest_args: list[str]) -> None:
@@ -97,10 +143,11 @@ def test(pytest_args: list[str]) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in {"demo", "test"}:
+    if not argv or argv[0] not in {"demo", "ui", "test"}:
         sys.exit(__doc__)
-    if argv[0] == "demo":
-        demo(Path(argv[1]).resolve() if len(argv) > 1 else DEFAULT_DEST)
+    if argv[0] in {"demo", "ui"}:
+        dest = Path(argv[1]).resolve() if len(argv) > 1 else DEFAULT_DEST
+        (demo if argv[0] == "demo" else ui)(dest)
     else:
         test(argv[1:])
 
