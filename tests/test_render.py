@@ -72,6 +72,15 @@ def test_defaults_render(copie) -> None:
     assert not (project / "uv.lock").exists()
 
 
+def test_packages_are_compiled_to_bytecode_at_install(copie) -> None:
+    """`uv sync` compiles the environment once, so that the first `dg dev`, `dg launch` or
+    `pytest` does not compile thousands of modules before doing anything."""
+    result = copie.copy()
+    assert result.exit_code == 0, result.exception
+    pyproject = tomllib.loads((result.project_dir / "pyproject.toml").read_text())
+    assert pyproject["tool"]["uv"]["compile-bytecode"] is True
+
+
 def test_slug_is_derived_from_the_name(copie) -> None:
     result = copie.copy(extra_answers={"product_name": "Web Events 2.0 (EU)"})
     assert result.exit_code == 0, result.exception
