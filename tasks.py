@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -27,18 +28,20 @@ import duckdb
 from dagster_data_product import product_of
 
 path = product_of(".").duckdb_path()
-print(f"\\nResults are in the DuckDB file {{path}}:")
+print(f"Results are in the DuckDB file {path}:")
 with duckdb.connect(str(path), read_only=True) as conn:
     relations = conn.execute(
         "select table_schema, table_name from information_schema.tables order by 1, 2"
     ).fetchall()
     for schema, name in relations:
-        count = conn.execute(f'select count(*) from "{{schema}}"."{{name}}"').fetchone()[0]
-        print(f"  {{schema}}.{{name}}: {{count}} rows")
+        count = conn.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+        print(f"  {schema}.{name}: {count} rows")
 """
 
 
 BOOTSTRAP = ROOT / ".bootstrap"
+#: Lines of the log shown when a step of the demo fails.
+FAILURE_TAIL = 40
 
 
 def uv() -> list[str]:
@@ -110,18 +113,60 @@ def run(command: list[str], cwd: Path = ROOT) -> None:
         sys.exit(completed.returncode)
 
 
+def demo_log(dest: Path) -> Path:
+    """Where the demo writes its commands' output: beside the product, not in it."""
+    return dest.with_name(dest.name + ".log")
+
+
+def step(name: str, command: list[str], cwd: Path, log: Path, capture: bool = False) -> str:
+    """Run one step of the demo with its output in `log`; print its name and its time.
+
+    With `capture`, returns what the command wrote to stdout (also logged) when it succeeds. When it fails, prints the
+    end of the log and the log's path, and stops with the command's exit code.
+    """
+    print(f"  {name:<12}", end="", flush=True)
+    started = time.monotonic()
+    with log.open("a") as out:
+        out.write(f"\n$ cd {shlex.quote(str(cwd))} && {shlex.join(command)}\n")
+        out.flush()
+        completed = subprocess.run(
+            command, cwd=cwd, env=product_environment(), check=False, text=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else out, stderr=out,
+        )
+        out.write(completed.stdout or "")
+    elapsed = time.monotonic() - started
+    if completed.returncode == 0:
+        print(f"{elapsed:6.1f} s", flush=True)
+        return completed.stdout or ""
+    print(f"failed after {elapsed:.1f} s (exit code {completed.returncode})", flush=True)
+    lines = log.read_text(errors="replace").splitlines()
+    print(f"\nThe last {FAILURE_TAIL} lines of {log}:", file=sys.stderr)
+    print("\n".join(lines[-FAILURE_TAIL:]), file=sys.stderr)
+    print(f"\nThe whole output of the demo is in {log}.", file=sys.stderr)
+    sys.exit(completed.returncode)
+
+
 def demo(dest: Path) -> None:
-    """Render the default product into `dest` and materialize it end to end."""
+    """Render the default product into `dest` and materialize it end to end.
+
+    Prints one line per step with its time, then the rows of every table; the commands'
+    own output goes to the log beside `dest`.
+    """
     uv_cmd = uv()
-    copy = [*uv_cmd, "run", "copier", "copy", "--defaults", "--overwrite", "--quiet"]
+    log = demo_log(dest)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")
+    print(f"Demo product in {dest}; the commands' output goes to {log}", flush=True)
+    copy = [*uv_cmd, "--quiet", "run", "copier", "copy", "--defaults", "--overwrite", "--quiet"]
     if (ROOT / ".git").exists():
         # Render the working tree as it is, not the latest release tag.
         copy += ["--vcs-ref", "HEAD"]
-    run([*copy, str(ROOT), str(dest)])
-    run([*uv_cmd, "sync"], cwd=dest)
-    run([*uv_cmd, "run", "dg", "launch", "--assets", "*"], cwd=dest)
-    package = next((dest / "src").iterdir()).name
-    run([*uv_cmd, "run", "python", "-c", SUMMARY.format(package=package)], cwd=dest)
+    step("render", [*copy, str(ROOT), str(dest)], ROOT, log)
+    step("install", [*uv_cmd, "--quiet", "sync"], dest, log)
+    step("materialize", [*uv_cmd, "--quiet", "run", "dg", "launch", "--assets", "*"], dest, log)
+    summary = step("summary", [*uv_cmd, "--quiet", "run", "python", "-c", SUMMARY], dest, log, capture=True)
+    print()
+    print(summary.rstrip())
     print()
     print(next_steps(dest, uv_cmd))
 

@@ -80,6 +80,21 @@ def test_quickstart_materializes_every_layer(demo_product) -> None:
     assert counts["raw.orders"] > counts["marts.fct_orders"] == counts["staging.stg_orders"]
 
 
+def test_quickstart_is_quiet_and_logs_the_rest(demo_product) -> None:
+    """One line per step with its time, the summary and the next steps; the commands' own
+    output (uv, copier, dg launch's event log) is in the log beside the product."""
+    dest, output = demo_product
+    log = dest.with_name(dest.name + ".log")
+    assert f"the commands' output goes to {log}" in output
+    for name in ["render", "install", "materialize", "summary"]:
+        (line,) = [line for line in output.splitlines() if line.split()[:1] == [name]]
+        assert line.endswith(" s"), line
+    assert len(output.splitlines()) < 40, output
+    assert "DEBUG" not in output and "+ " not in output and "import duckdb" not in output
+    logged = log.read_text()
+    assert "RUN_SUCCESS" in logged and "dg launch --assets" in logged
+
+
 def product_tests(project: Path) -> dict[str, str]:
     """Run a product's own test suite; return each test's outcome by its name."""
     report = project / "product-tests.xml"

@@ -106,3 +106,36 @@ def test_ui_without_a_product_says_how_to_get_one(tasks, tmp_path: Path) -> None
     with pytest.raises(SystemExit) as stopped:
         tasks.main(["ui", str(tmp_path)])
     assert "python3 tasks.py demo" in str(stopped.value)
+
+
+def test_a_step_prints_one_line_and_logs_the_rest(tasks, tmp_path: Path, capsys) -> None:
+    log = tmp_path / "demo.log"
+    noisy = [sys.executable, "-c", "import sys\nfor i in range(500): print('line', i, file=sys.stderr)"]
+    assert tasks.step("materialize", noisy, tmp_path, log) == ""
+    printed = capsys.readouterr()
+    assert printed.err == ""
+    (line,) = printed.out.splitlines()
+    assert line.split()[0] == "materialize" and line.endswith(" s")
+    assert "line 499" in log.read_text()
+
+
+def test_a_failed_step_shows_the_end_of_the_log_and_its_exit_code(
+    tasks, tmp_path: Path, capsys
+) -> None:
+    log = tmp_path / "demo.log"
+    failing = [sys.executable, "-c", "for i in range(100): print('line', i)\nraise SystemExit(3)"]
+    with pytest.raises(SystemExit) as stopped:
+        tasks.step("install", failing, tmp_path, log)
+    assert stopped.value.code == 3
+    printed = capsys.readouterr()
+    assert "install" in printed.out and "failed" in printed.out
+    shown = printed.err.splitlines()
+    assert "line 99" in shown and "line 60" in shown and "line 59" not in shown
+    assert str(log) in printed.err
+
+
+def test_the_summary_step_returns_what_it_printed(tasks, tmp_path: Path, capsys) -> None:
+    log = tmp_path / "demo.log"
+    command = [sys.executable, "-c", "import sys; print('rows'); print('noise', file=sys.stderr)"]
+    assert tasks.step("summary", command, tmp_path, log, capture=True) == "rows\n"
+    assert "noise" in log.read_text() and "rows" in log.read_text()
