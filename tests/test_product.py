@@ -176,6 +176,22 @@ def test_components_are_listed_and_scaffold_a_working_instance(skeleton_product:
         run(["git", "clean", "-fdq", "src"], cwd=skeleton_product)
 
 
+def test_dbt_by_hand_from_the_root_uses_the_product_warehouse(demo_product) -> None:
+    """The README's dbt by hand: land the raw tables, then `dbt build` from the product's
+    root with `--project-dir dbt --profiles-dir dbt` builds into data/warehouse.duckdb, the
+    file dbt also uses when run in dbt/, not one relative to the working folder."""
+    dest, _ = demo_product
+    warehouse = dest / "data" / "warehouse.duckdb"
+    uv("run", "dg", "launch", "--assets", "group:ingestion", cwd=dest)
+    before = warehouse.stat().st_mtime_ns
+    built = uv("run", "dbt", "build", "--project-dir", "dbt", "--profiles-dir", "dbt", cwd=dest)
+    assert "Completed successfully" in built.stdout, built.stdout[-3000:]
+    assert warehouse.stat().st_mtime_ns > before
+    assert not (dest.parent / "data").exists(), "dbt wrote a warehouse outside the product"
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        assert conn.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
+
+
 def test_fresh_clone_needs_no_manual_dbt_parse(demo_product) -> None:
     """Without dbt/target (as in a fresh clone) the manifest is rebuilt on load."""
     dest, _ = demo_product

@@ -68,7 +68,7 @@ def test_defaults_render(copie) -> None:
     assert [port["name"] for port in contract["schema"]] == ["orders", "customers"]
     assert (project / "catalog.yaml").exists()
     profiles = (project / "dbt/profiles.yml").read_text()
-    assert "{{ env_var('DUCKDB_PATH', '../data/warehouse.duckdb') }}" in profiles
+    assert "{{ env_var('DUCKDB_PATH', flags.PROFILES_DIR ~ '/../data/warehouse.duckdb') }}" in profiles
     assert not (project / "uv.lock").exists()
 
 
