@@ -80,6 +80,21 @@ def test_quickstart_materializes_every_layer(demo_product) -> None:
     assert counts["raw.orders"] > counts["marts.fct_orders"] == counts["staging.stg_orders"]
 
 
+def test_quickstart_is_quiet_and_logs_the_rest(demo_product) -> None:
+    """One line per step with its time, the summary and the next steps; the commands' own
+    output (uv, copier, dg launch's event log) is in the log beside the product."""
+    dest, output = demo_product
+    log = dest.with_name(dest.name + ".log")
+    assert f"the commands' output goes to {log}" in output
+    for name in ["render", "install", "materialize", "summary"]:
+        (line,) = [line for line in output.splitlines() if line.split()[:1] == [name]]
+        assert line.endswith(" s"), line
+    assert len(output.splitlines()) < 40, output
+    assert "DEBUG" not in output and "+ " not in output and "import duckdb" not in output
+    logged = log.read_text()
+    assert "RUN_SUCCESS" in logged and "dg launch --assets" in logged
+
+
 def product_tests(project: Path) -> dict[str, str]:
     """Run a product's own test suite; return each test's outcome by its name."""
     report = project / "product-tests.xml"
@@ -159,6 +174,22 @@ def test_components_are_listed_and_scaffold_a_working_instance(skeleton_product:
     finally:
         run(["git", "checkout", "--", "src"], cwd=skeleton_product)
         run(["git", "clean", "-fdq", "src"], cwd=skeleton_product)
+
+
+def test_dbt_by_hand_from_the_root_uses_the_product_warehouse(demo_product) -> None:
+    """The README's dbt by hand: land the raw tables, then `dbt build` from the product's
+    root with `--project-dir dbt --profiles-dir dbt` builds into data/warehouse.duckdb, the
+    file dbt also uses when run in dbt/, not one relative to the working folder."""
+    dest, _ = demo_product
+    warehouse = dest / "data" / "warehouse.duckdb"
+    uv("run", "dg", "launch", "--assets", "group:ingestion", cwd=dest)
+    before = warehouse.stat().st_mtime_ns
+    built = uv("run", "dbt", "build", "--project-dir", "dbt", "--profiles-dir", "dbt", cwd=dest)
+    assert "Completed successfully" in built.stdout, built.stdout[-3000:]
+    assert warehouse.stat().st_mtime_ns > before
+    assert not (dest.parent / "data").exists(), "dbt wrote a warehouse outside the product"
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        assert conn.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
 
 
 def test_fresh_clone_needs_no_manual_dbt_parse(demo_product) -> None:

@@ -68,8 +68,54 @@ def test_defaults_render(copie) -> None:
     assert [port["name"] for port in contract["schema"]] == ["orders", "customers"]
     assert (project / "catalog.yaml").exists()
     profiles = (project / "dbt/profiles.yml").read_text()
-    assert "{{ env_var('DUCKDB_PATH', '../data/warehouse.duckdb') }}" in profiles
+    assert "{{ env_var('DUCKDB_PATH', flags.PROFILES_DIR ~ '/../data/warehouse.duckdb') }}" in profiles
     assert not (project / "uv.lock").exists()
+
+
+def test_packages_are_compiled_to_bytecode_at_install(copie) -> None:
+    """`uv sync` compiles the environment once, so that the first `dg dev`, `dg launch` or
+    `pytest` does not compile thousands of modules before doing anything."""
+    result = copie.copy()
+    assert result.exit_code == 0, result.exception
+    pyproject = tomllib.loads((result.project_dir / "pyproject.toml").read_text())
+    assert pyproject["tool"]["uv"]["compile-bytecode"] is True
+
+
+#: The questions a new team asks first, each answered in the product's README.
+HOW_DO_I = [
+    "### ... add a source?",
+    "### ... add a model?",
+    "### ... publish a new output port?",
+    "### ... read another product?",
+    "### ... change the contract's version?",
+    "### ... run dbt by hand?",
+    "### ... find out more?",
+]
+GUIDES = ["quickstart.md", "questions.md", "anatomy.md", "contract.md", "coupling.md",
+          "governance.md", "warehouses.md", "kubernetes.md", "updating.md", "performance.md"]
+
+
+@pytest.mark.parametrize("with_example_pipeline", [True, False], ids=["default", "skeleton"])
+def test_readme_answers_how_do_i(copie, with_example_pipeline: bool) -> None:
+    result = copie.copy(extra_answers={"with_example_pipeline": with_example_pipeline})
+    assert result.exit_code == 0, result.exception
+    readme = (result.project_dir / "README.md").read_text()
+    assert "## How do I ..." in readme
+    for heading in HOW_DO_I:
+        assert f"\n{heading}\n" in readme, heading
+    # The steps name the commands that do the work.
+    for command in ["uv run contract check", "uv run contract catalog", "UPDATE_SNAPSHOTS=1",
+                    "uv run contract upstreams", "uv run contract diff"]:
+        assert command in readme, command
+    # dbt by hand: ingestion first, then from dbt/ or from the root.
+    assert "uv run dg launch --assets 'group:ingestion'" in readme
+    assert "uv run dbt build --project-dir dbt --profiles-dir dbt" in readme
+    assert "#running-dbt-by-hand" in readme and "### Running dbt by hand" in readme
+    # Every guide of the template is named, since its address is unknown at render time.
+    for guide in GUIDES:
+        assert f"`{guide}`" in readme, guide
+        assert (ROOT / "docs" / guide).exists(), guide
+    assert sorted(path.name for path in (ROOT / "docs").glob("*.md")) == sorted(GUIDES)
 
 
 def test_slug_is_derived_from_the_name(copie) -> None:

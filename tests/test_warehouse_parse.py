@@ -16,8 +16,9 @@ import yaml
 from conftest import git_init, run, uv, uv_executable
 from test_render import WAREHOUSES
 
-#: `env_var('NAME')` or `env_var('NAME', 'default')` in a dbt profile.
-ENV_VAR = re.compile(r"env_var\('([A-Z][A-Z0-9_]*)'(\s*,\s*'[^']*')?\)")
+#: `env_var('NAME')` or `env_var('NAME', default)` in a dbt profile, where the default is a
+#: literal or an expression such as `flags.PROFILES_DIR ~ '/../data/x'`.
+ENV_VAR = re.compile(r"env_var\('([A-Z][A-Z0-9_]*)'(\s*,\s*[^)]+)?\)")
 #: Profile fields that hold a credential: only ever `{{ env_var('NAME') }}`.
 CREDENTIAL_FIELDS = {
     "password",
