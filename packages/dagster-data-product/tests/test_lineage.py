@@ -286,3 +286,36 @@ def test_a_lineage_backend_that_is_down_warns_and_the_run_goes_on(
     kept = (product.root / "data" / "lineage" / "undelivered.jsonl").read_text().splitlines()
     assert len(kept) == 6
     assert not (product.root / "data" / "lineage" / "events.jsonl").exists()
+
+
+def test_the_docs_draw_each_ports_profile_history(product, monkeypatch) -> None:
+    """The docs site reads the product's own instance (storage in .dagster/) and draws one
+    chart per column and statistic; without an instance it says there is no history yet."""
+    from dagster_data_product.contract.docs import render_contract_page
+    from dagster_data_product.contract.history import profile_history
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert profile_history(product) is None
+    page = render_contract_page(product.contract, [], None)
+    assert "no history yet" in page and "<svg" not in page
+
+    (product.root / "dagster.yaml").write_text(
+        "storage:\n  sqlite:\n    base_dir: .dagster/storage\n"
+    )
+    (product.root / ".dagster").mkdir()
+    monkeypatch.chdir(product.root)
+    instance = dg.DagsterInstance.from_config(str(product.root))
+    assert materialize(product, ROWS_1, instance).success
+    assert materialize(product, ROWS_2, instance).success
+    instance.dispose()
+    monkeypatch.chdir(product.root.parent)  # the docs command runs from anywhere
+
+    history = profile_history(product)
+    (first, second) = history["orders"]
+    assert first.timestamp < second.timestamp
+    assert (first.values["dagster/row_count"], second.values["dagster/row_count"]) == (3, 5)
+    page = render_contract_page(product.contract, [], history)
+    assert "2 publishes" in page
+    # The row count; 5 statistics of each number, 4 of the date, 2 of the string.
+    assert page.count('<svg class="spark"') == 1 + 5 + 5 + 4 + 2
+    assert "<title>note distinct_count: 1, 2</title>" in page
