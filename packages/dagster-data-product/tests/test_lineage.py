@@ -7,7 +7,6 @@ lineage with the helper a team's assets use.
 
 import json
 import socket
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -319,3 +318,9 @@ def test_the_docs_draw_each_ports_profile_history(product, monkeypatch) -> None:
     # The row count; 5 statistics of each number, 4 of the date, 2 of the string.
     assert page.count('<svg class="spark"') == 1 + 5 + 5 + 4 + 2
     assert "<title>note distinct_count: 1, 2</title>" in page
+
+
+def test_openlineage_disabled_emits_nothing(product, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
+    assert materialize(product, ROWS_1).success
+    assert not (product.root / "data" / "lineage").exists()

@@ -23,6 +23,7 @@ from .dbt.manifest import load_manifest
 from .dbt.process import export_profile_environment
 from .dbt.runner import DbtRunner
 from .lineage import Data, schema_facet, step_runs
+from .lineage import disabled as lineage_disabled
 from .ports import PUBLISHED, port_definitions
 from .resources import WarehouseResource
 from .settings import Product, product_of
@@ -169,7 +170,8 @@ class DbtModels(DbtProjectComponent):
         product = self.product
         manifest = load_manifest(product)
         runs = step_runs(
-            context, product, self._lineage_datasets(manifest), integration="DBT",
+            context, product, {} if lineage_disabled() else self._lineage_datasets(manifest),
+            integration="DBT",
             job_type="MODEL",
         )
         try:

@@ -58,6 +58,11 @@ def dataset_id(key: Sequence[str]) -> tuple[str, str]:
     return namespace(parts[0]), ".".join(parts)
 
 
+def disabled() -> bool:
+    """`OPENLINEAGE_DISABLED=true`: no event is built, and the client is not even imported."""
+    return os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
+
+
 def _configured() -> bool:
     """Whether openlineage-python finds a configuration of its own."""
     env = os.environ
@@ -107,6 +112,8 @@ class Data:
 
 def schema_facet(columns: Iterable[tuple[str, str | None, str | None]]):
     """The schema facet of (name, type, description) columns; None when there are none."""
+    if disabled():
+        return None
     from openlineage.client.facet_v2 import schema_dataset
 
     fields = [
@@ -120,6 +127,8 @@ def schema_facet(columns: Iterable[tuple[str, str | None, str | None]]):
 
 def identity_lineage_facet(source: Data, columns: Iterable[str]):
     """Column lineage of a copy: each column comes unchanged from the same column of `source`."""
+    if disabled():
+        return None
     from openlineage.client.facet_v2 import column_lineage_dataset as cl
 
     return cl.ColumnLineageDatasetFacet(
@@ -270,6 +279,8 @@ class LineageRun:
         )
 
     def _send(self, state: str, run_facets: dict[str, Any] | None = None) -> None:
+        if disabled():
+            return
         try:
             event = self._event(state, run_facets or {})
         except Exception as error:  # noqa: BLE001 - lineage never fails a run
@@ -294,6 +305,8 @@ class LineageRun:
         if self.ended:
             return
         self.ended = True
+        if disabled():
+            return
         from openlineage.client.facet_v2 import error_message_run
 
         if isinstance(error, BaseException):
