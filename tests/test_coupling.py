@@ -222,6 +222,34 @@ def test_consumer_refreshes_when_the_producer_publishes(workspace) -> None:
     assert read == expected > 0
 
 
+def lineage_events(product: Path) -> list[dict]:
+    """The OpenLineage events a product's runs wrote (no transport configured: JSON lines)."""
+    path = product / "data" / "lineage" / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_the_consumers_input_is_the_producers_output_in_lineage(workspace) -> None:
+    """The dataset the consumer's model reads is, by namespace and name, the one the
+    producer's publishing wrote: a lineage backend joins the two products there."""
+    producer, consumer = workspace["producer"], workspace["consumer"]
+    env = dagster_env(workspace)
+    uv("run", "dg", "launch", "--assets", "*", cwd=producer, env=env)
+    uv("run", "dg", "launch", "--assets", CONSUMER_MODEL, cwd=consumer, env=env)
+    written = {
+        (o["namespace"], o["name"])
+        for e in lineage_events(producer)
+        if e["eventType"] == "COMPLETE" and e["job"]["name"] == "sales.published.orders"
+        for o in e["outputs"]
+    }
+    assert written == {("dataproduct://sales", "sales.published.orders")}
+    (read,) = [
+        e for e in lineage_events(consumer)
+        if e["eventType"] == "COMPLETE" and e["job"]["name"] == "marketing.stg_sales_orders__orders"
+    ][-1:]
+    assert written <= {(i["namespace"], i["name"]) for i in read["inputs"]}
+    assert read["job"]["namespace"] == "dataproduct://marketing"
+
+
 def test_runs_launched_together_queue_on_the_duckdb_pool(workspace) -> None:
     """Eight runs writing one DuckDB file at once: all succeed, none hits the file lock.
 

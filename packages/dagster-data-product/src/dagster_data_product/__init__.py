@@ -8,8 +8,9 @@ declares the rest with this package's components:
   the contract; upstream products read through their contracts; automation; the warehouse.
 - `DbtModels`: dagster-dbt's `DbtProjectComponent` with the product's keys and refresh.
 
-Team code reads its product with `product_of(__file__)` and opens the warehouse through
-the `warehouse` resource (`WarehouseResource`).
+Team code reads its product with `product_of(__file__)`, opens the warehouse through
+the `warehouse` resource (`WarehouseResource`) and reports its steps' lineage with
+`asset_lineage(context, product)`.
 """
 
 import importlib
@@ -23,6 +24,7 @@ _LAZY = {
     "DataProduct": ".components",
     "DbtModels": ".components",
     "WarehouseResource": ".resources",
+    "asset_lineage": ".lineage",
     "load_product_defs": ".definitions",
     "refresh_condition": ".automation",
     "refresh_cron": ".automation",

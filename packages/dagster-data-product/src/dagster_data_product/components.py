@@ -22,6 +22,8 @@ from .automation import automation_sensor, refresh_condition
 from .dbt.manifest import load_manifest
 from .dbt.process import export_profile_environment
 from .dbt.runner import DbtRunner
+from .lineage import Data, schema_facet, step_runs
+from .lineage import disabled as lineage_disabled
 from .ports import PUBLISHED, port_definitions
 from .resources import WarehouseResource
 from .settings import Product, product_of
@@ -166,15 +168,50 @@ class DbtModels(DbtProjectComponent):
     def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """`dbt build` of the step's selection, on a thread of the step's process."""
         product = self.product
-        _require_published_upstreams(context, product)
-        if product.active_engine() == "spark":
-            # Start the session dbt's `session` method will share (see warehouse.py).
-            from .warehouse import spark_session
-
-            spark_session(product)
-        yield from DbtRunner(product).build(
-            context, load_manifest(product), self.translator, self.dbt_project
+        manifest = load_manifest(product)
+        runs = step_runs(
+            context, product, {} if lineage_disabled() else self._lineage_datasets(manifest),
+            integration="DBT",
+            job_type="MODEL",
         )
+        try:
+            _require_published_upstreams(context, product)
+            if product.active_engine() == "spark":
+                # Start the session dbt's `session` method will share (see warehouse.py).
+                from .warehouse import spark_session
+
+                spark_session(product)
+            for event in DbtRunner(product).build(
+                context, manifest, self.translator, self.dbt_project
+            ):
+                if isinstance(event, dg.MaterializeResult) and event.asset_key is not None:
+                    if (run := runs.get(tuple(event.asset_key.path))) is not None:
+                        run.complete()
+                yield event
+        except BaseException as error:
+            for run in runs.values():
+                run.fail(error)
+            raise
+        for run in runs.values():
+            run.complete()
+
+    def _lineage_datasets(self, manifest: Mapping[str, Any]) -> dict[dg.AssetKey, Data]:
+        """Every node of the manifest as a dataset, with the columns its YAML declares.
+
+        dbt-core records no column-level lineage in its manifest, so the models' events carry
+        their schema but no column lineage facet.
+        """
+        datasets = {}
+        for unique_id, node in [*manifest["nodes"].items(), *manifest["sources"].items()]:
+            if node["resource_type"] not in {*_MATERIALIZED_TYPES, "source"}:
+                continue
+            key = self.translator.get_asset_spec(manifest, unique_id, self.dbt_project).key
+            columns = (node.get("columns") or {}).values()
+            facet = schema_facet(
+                (c["name"], c.get("data_type"), c.get("description")) for c in columns
+            )
+            datasets[key] = Data(tuple(key.path), {"schema": facet} if facet else {})
+        return datasets
 
 
 def _require_published_upstreams(context: dg.AssetExecutionContext, product: Product) -> None:

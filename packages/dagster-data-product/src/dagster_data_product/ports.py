@@ -14,6 +14,9 @@ from .contract import ContractError, Port
 from .contract.checks import PortCheck, port_checks, schema_differences
 from .contract.dbt import dbt_disagreements
 from .dbt.manifest import load_manifest, model_relation
+from .lineage import Data, identity_lineage_facet, lineage_of, schema_facet, step_runs
+from .lineage import disabled as lineage_disabled
+from .profile import ROW_COUNT, profile
 from .resources import WarehouseResource
 from .settings import Product
 from .warehouse import Staged, Warehouse
@@ -54,6 +57,55 @@ def audit(wh: Warehouse, port: Port, staged: Staged) -> list[tuple[PortCheck, bo
     return [(check, *_evaluate(wh, check, port, staged)) for check in checks]
 
 
+def _contract_schema(port: Port):
+    return schema_facet((c.name, c.physical_type, c.description) for c in port.columns)
+
+
+def model_data(product: Product, port: Port, results=None) -> Data:
+    """The dataset of the dbt model behind `port`, with the contract's columns and, after the
+    contract checks, their outcome as data-quality assertions."""
+    data = Data(tuple(port_key(product, port).path))
+    if lineage_disabled():
+        return data
+    data.facets["schema"] = _contract_schema(port)
+    if results is not None:
+        from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
+
+        data.input_facets["dataQualityAssertions"] = dq.DataQualityAssertionsDatasetFacet(
+            assertions=[
+                dq.Assertion(assertion=check.name, success=bool(passed), severity="error")
+                for check, passed, _ in results
+            ]
+        )
+    return data
+
+
+def port_data(product: Product, port: Port, location: str | None = None) -> Data:
+    """The dataset of a published port: the contract's columns, each copied unchanged from
+    the port's model, and where it was written (a Parquet file or a table) as a symlink."""
+    if lineage_disabled():
+        return Data(tuple(published_key(product.domain, port.name).path))
+    model = model_data(product, port)
+    facets = {
+        "schema": _contract_schema(port),
+        "columnLineage": identity_lineage_facet(model, [c.name for c in port.columns]),
+    }
+    if location:
+        from openlineage.client.facet_v2 import symlinks_dataset
+
+        is_file = location.startswith("/")
+        facets["symlinks"] = symlinks_dataset.SymlinksDatasetFacet(
+            identifiers=[
+                symlinks_dataset.Identifier(
+                    namespace="file" if is_file else product.active_engine(),
+                    name=location,
+                    type="FILE" if is_file else "TABLE",
+                )
+            ]
+        )
+    return Data(tuple(published_key(product.domain, port.name).path), facets)
+
+
 def _checks_for(
     product: Product, port: Port, schema: str, table: str
 ) -> dg.AssetChecksDefinition:
@@ -77,23 +129,33 @@ def _checks_for(
         What the run publishes later is this snapshot, so another run rebuilding the model
         in between can change neither what was audited nor what is published.
         """
-        with warehouse.connect() as wh:
-            staged = wh.stage(schema, table, port.name, parquet_file, context.run.run_id)
-            results = audit(wh, port, staged)
-            if not all(passed for _, passed, _ in results):
-                wh.discard(staged)
-            for check, passed, metadata in results:
-                if not passed:
-                    context.log.error(
-                        f"Contract check {check.name} failed on {key.to_user_string()}: {metadata}"
-                    )
-                yield dg.AssetCheckResult(
-                    asset_key=key,
-                    check_name=check.name,
-                    passed=passed,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    metadata=metadata,
+        run = lineage_of(product).run(
+            key.path, parent=(context.run.job_name, context.run.run_id),
+            inputs=[model_data(product, port)], job_type="CHECK", suffix="contract_checks",
+            warn=context.log.warning,
+        ).start()
+        try:
+            with warehouse.connect() as wh:
+                staged = wh.stage(schema, table, port.name, parquet_file, context.run.run_id)
+                results = audit(wh, port, staged)
+                if not all(passed for _, passed, _ in results):
+                    wh.discard(staged)
+        except Exception as error:
+            run.fail(error)
+            raise
+        run.complete(inputs=[model_data(product, port, results)])
+        for check, passed, metadata in results:
+            if not passed:
+                context.log.error(
+                    f"Contract check {check.name} failed on {key.to_user_string()}: {metadata}"
                 )
+            yield dg.AssetCheckResult(
+                asset_key=key,
+                check_name=check.name,
+                passed=passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata=metadata,
+            )
 
     return contract_checks
 
@@ -106,6 +168,32 @@ def _publisher(product: Product, port: Port, schema: str, table: str) -> dg.Asse
         if engine == "duckdb"
         else f"as table published.{port.name} on {engine}"
     )
+
+    def publish_snapshot(context: dg.AssetExecutionContext, wh_resource: WarehouseResource):
+        """Stage (and audit) unless this run's checks did, profile, promote."""
+        parquet_file = contract.published_file(port)
+        with wh_resource.connect() as wh:
+            staged = wh.staged(port.name, parquet_file, context.run.run_id)
+            if staged is None:
+                staged = wh.stage(schema, table, port.name, parquet_file, context.run.run_id)
+                failed = [check.name for check, passed, _ in audit(wh, port, staged) if not passed]
+                if failed:
+                    wh.discard(staged)
+                    raise dg.Failure(
+                        f"Not published: the snapshot of {port.model} fails the contract "
+                        f"check(s) {', '.join(failed)}."
+                    )
+            profiled = profile(wh, staged.relation, wh.staged_columns(staged))
+            target = wh.promote(staged)
+        rows = profiled[ROW_COUNT]
+        context.log.info(f"Published {rows} rows of {port.name} to {target}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(target),
+                "contract_version": contract.version,
+                **profiled,
+            }
+        )
 
     @dg.asset(
         key=published_key(product.domain, port.name),
@@ -131,30 +219,21 @@ def _publisher(product: Product, port: Port, schema: str, table: str) -> dg.Asse
         """Publish the snapshot this run audited, atomically, where consumers read it.
 
         A run that did not check the port (its model was built by an earlier run) takes and
-        audits a snapshot here first, and publishes only if every check passes.
+        audits a snapshot here first, and publishes only if every check passes. The port's
+        column profile is computed on that snapshot, in one query, before it is published.
         """
-        parquet_file = contract.published_file(port)
-        with warehouse.connect() as wh:
-            staged = wh.staged(port.name, parquet_file, context.run_id)
-            if staged is None:
-                staged = wh.stage(schema, table, port.name, parquet_file, context.run_id)
-                failed = [check.name for check, passed, _ in audit(wh, port, staged) if not passed]
-                if failed:
-                    wh.discard(staged)
-                    raise dg.Failure(
-                        f"Not published: the snapshot of {port.model} fails the contract "
-                        f"check(s) {', '.join(failed)}."
-                    )
-            rows = wh.scalar(f"select count(*) from {staged.relation}")
-            target = wh.promote(staged)
-        context.log.info(f"Published {rows} rows of {port.name} to {target}")
-        return dg.MaterializeResult(
-            metadata={
-                "path": dg.MetadataValue.path(target),
-                "dagster/row_count": rows,
-                "contract_version": contract.version,
-            }
-        )
+        key = published_key(product.domain, port.name)
+        (run,) = step_runs(
+            context, product, {key: port_data(product, port), port_key(product, port):
+                               model_data(product, port)},
+        ).values()
+        try:
+            result = publish_snapshot(context, warehouse)
+        except Exception as error:
+            run.fail(error)
+            raise
+        run.complete(outputs=[port_data(product, port, str(result.metadata["path"].path))])
+        return result
 
     return publish
 

@@ -5,7 +5,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import dagster as dg
 import pyarrow as pa
-from dagster_data_product import WarehouseResource, product_of, refresh_condition, relation
+from dagster_data_product import (
+    WarehouseResource,
+    asset_lineage,
+    product_of,
+    refresh_condition,
+    relation,
+)
 
 PRODUCT = product_of(__file__)
 
@@ -42,7 +48,8 @@ def forecast_daily_revenue(daily_revenue: dict[date, Decimal], last_day: date) -
 def revenue_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Forecast daily revenue and store one row per forecast day."""
     statuses = ", ".join(f"'{status}'" for status in REVENUE_STATUSES)
-    with warehouse.connect() as wh:
+    # Reports this step's lineage as OpenLineage events: started, then completed or failed.
+    with asset_lineage(context, PRODUCT), warehouse.connect() as wh:
         rows = wh.rows(
             f"select order_date, sum(amount) from {relation(wh, 'marts', 'fct_orders')}"
             f" where status in ({statuses}) group by order_date"

@@ -1,7 +1,7 @@
 """The ingestion asset: loads the source extract into the warehouse's raw schema."""
 
 import dagster as dg
-from dagster_data_product import WarehouseResource, product_of, source_condition
+from dagster_data_product import WarehouseResource, asset_lineage, product_of, source_condition
 
 from . import source_data
 
@@ -36,12 +36,18 @@ RAW_TABLES = {
 )
 def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Replace the raw tables with a fresh extract of the source system."""
-    tables = source_data.generate().tables()
-    with warehouse.connect() as wh:
-        for table in RAW_TABLES:
-            # Each table is replaced in one step: a failed load leaves the previous one.
-            rows = wh.replace_table(RAW_SCHEMA, table, tables[table])
-            context.log.info(f"Loaded {rows} rows into {RAW_SCHEMA}.{table} on {wh.engine}")
-            yield dg.MaterializeResult(
-                asset_key=[PRODUCT.domain, RAW_SCHEMA, table], metadata={"dagster/row_count": rows}
-            )
+    # Reports this step's lineage as OpenLineage events: started, then completed or failed.
+    with asset_lineage(context, PRODUCT):
+        tables = source_data.generate().tables()
+        loaded = {}
+        with warehouse.connect() as wh:
+            for table in RAW_TABLES:
+                # Each table is replaced in one step: a failed load leaves the previous one.
+                loaded[table] = wh.replace_table(RAW_SCHEMA, table, tables[table])
+                context.log.info(
+                    f"Loaded {loaded[table]} rows into {RAW_SCHEMA}.{table} on {wh.engine}"
+                )
+    for table, rows in loaded.items():
+        yield dg.MaterializeResult(
+            asset_key=[PRODUCT.domain, RAW_SCHEMA, table], metadata={"dagster/row_count": rows}
+        )
