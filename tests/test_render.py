@@ -92,7 +92,8 @@ HOW_DO_I = [
     "### ... find out more?",
 ]
 GUIDES = ["quickstart.md", "questions.md", "anatomy.md", "contract.md", "coupling.md",
-          "governance.md", "warehouses.md", "kubernetes.md", "updating.md", "performance.md"]
+          "governance.md", "warehouses.md", "kubernetes.md", "updating.md", "performance.md",
+          "registry.md", "lineage.md"]
 
 
 @pytest.mark.parametrize("with_example_pipeline", [True, False], ids=["default", "skeleton"])

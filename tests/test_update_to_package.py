@@ -202,6 +202,12 @@ def test_update_is_the_release_plus_the_team_edits(
         expected = (expected_product / name).read_text()
         assert (updated.path / name).read_text() == expected, f"{name} differs from v1.0.0"
     for name in owned:
+        tracked = run(["git", "cat-file", "-e", f"HEAD:{name}"], cwd=updated.path, check=False)
+        if tracked.returncode != 0:
+            # New in this release and the team's from now on: rendered as a fresh product has it.
+            expected = (expected_product / name).read_text()
+            assert (updated.path / name).read_text() == expected, f"{name} differs from v1.0.0"
+            continue
         team_version = git("show", f"HEAD:{name}", cwd=updated.path)
         assert (updated.path / name).read_text() == team_version, f"{name} was changed"
 
