@@ -13,8 +13,9 @@ wherever that code does not import Dagster:
 2. `dbt build` in dbt/, the plain dbt CLI of the product's environment, in a subprocess, with
    dbt's own defaults (partial parsing on, target/ as target path): what a cron job runs;
 3. the contract checks of every output port (`contract.checks.port_checks`, same SQL, on the
-   same `warehouse.connect()`);
-4. publishing every port as Parquet with the warehouse's `publish`, as the port assets do.
+   same `warehouse.connect()`), on the port's snapshot (`stage`), as the checks step does;
+4. publishing every port by renaming that snapshot into place (`promote`), as the port
+   assets do.
 
 Left out: the revenue forecast (a Python asset of a few tens of milliseconds that only exists
 as a Dagster asset) and everything Dagster adds: run storage, events, asset checks as
@@ -77,18 +78,19 @@ def check_and_publish(package: str) -> tuple[float, float]:
     with warehouse.connect(product, "duckdb") as wh:
         for port in contract.ports:
             schema, table = models[port.model]
-            relation = warehouse.relation(wh, schema, table)
             start = time.perf_counter()
-            for check in checks.port_checks(port, relation, wh.engine):
+            # Write-audit-publish as the product does it: a snapshot, checked, then renamed.
+            staged = wh.stage(schema, table, port.name, contract.published_file(port), "baseline")
+            for check in checks.port_checks(port, staged.relation, wh.engine):
                 if check.sql is None:
-                    found = wh.columns(schema, table)
+                    found = wh.staged_columns(staged)
                     ok = not checks.schema_differences(list(port.columns), found, wh.engine)
                 else:
                     ok = check.passes(wh.scalar(check.sql))
                 if not ok:
                     raise SystemExit(f"contract check {check.name} failed on {port.name}")
             middle = time.perf_counter()
-            wh.publish(schema, table, port.name, contract.published_file(port))
+            wh.promote(staged)
             checked += middle - start
             published += time.perf_counter() - middle
     return checked, published
