@@ -22,7 +22,7 @@ from .automation import automation_sensor, refresh_condition
 from .dbt.manifest import load_manifest
 from .dbt.process import export_profile_environment
 from .dbt.runner import DbtRunner
-from .lineage import Data, schema_facet, step_runs
+from .lineage import Data, ending, schema_facet, step_runs
 from .lineage import disabled as lineage_disabled
 from .ports import PUBLISHED, port_definitions
 from .resources import WarehouseResource
@@ -174,7 +174,7 @@ class DbtModels(DbtProjectComponent):
             integration="DBT",
             job_type="MODEL",
         )
-        try:
+        with ending(runs):
             _require_published_upstreams(context, product)
             if product.active_engine() == "spark":
                 # Start the session dbt's `session` method will share (see warehouse.py).
@@ -188,12 +188,6 @@ class DbtModels(DbtProjectComponent):
                     if (run := runs.get(tuple(event.asset_key.path))) is not None:
                         run.complete()
                 yield event
-        except BaseException as error:
-            for run in runs.values():
-                run.fail(error)
-            raise
-        for run in runs.values():
-            run.complete()
 
     def _lineage_datasets(self, manifest: Mapping[str, Any]) -> dict[dg.AssetKey, Data]:
         """Every node of the manifest as a dataset, with the columns its YAML declares.

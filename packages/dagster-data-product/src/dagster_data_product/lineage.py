@@ -372,6 +372,19 @@ def step_runs(
 
 
 @contextmanager
+def ending(runs: dict[tuple[str, ...], LineageRun]) -> Iterator[dict[tuple[str, ...], LineageRun]]:
+    """FAIL every run of a step when the block raises; COMPLETE those still open when it ends."""
+    try:
+        yield runs
+    except BaseException as error:
+        for run in runs.values():
+            run.fail(error)
+        raise
+    for run in runs.values():
+        run.complete()
+
+
+@contextmanager
 def asset_lineage(
     context: Any, product: Any, datasets: Mapping[Any, Data] | None = None
 ) -> Iterator[dict[tuple[str, ...], LineageRun]]:
@@ -381,15 +394,8 @@ def asset_lineage(
         with asset_lineage(context, PRODUCT):
             ...
     """
-    runs = step_runs(context, product, datasets)
-    try:
+    with ending(step_runs(context, product, datasets)) as runs:
         yield runs
-    except BaseException as error:
-        for run in runs.values():
-            run.fail(error)
-        raise
-    for run in runs.values():
-        run.complete()
 
 
 def read_events(folder: Path) -> list[dict]:
