@@ -5,7 +5,7 @@
   publishing asset, the upstream ports it reads, the automation sensor, the warehouse
   resource and the in-process executor.
 - `DbtModels` is dagster-dbt's `DbtProjectComponent` with the product's keys, owners,
-  groups, automation and freshness, and dbt run on a thread of the step's process.
+  groups, automation and freshness; dbt runs on a thread, its events made by dagster-dbt.
 """
 
 from collections.abc import Mapping
@@ -19,9 +19,10 @@ from dagster_dbt import DbtCliResource, DbtProject, DbtProjectComponent
 from dagster_dbt.components.dbt_component_utils import DagsterDbtComponentTranslatorSettings
 
 from .automation import automation_sensor, refresh_condition
+from .contract.upstreams import published_vars
 from .dbt.manifest import load_manifest
 from .dbt.process import export_profile_environment
-from .dbt.runner import DbtRunner
+from .dbt.runner import build, selection
 from .lineage import Data, ending, schema_facet, step_runs
 from .lineage import disabled as lineage_disabled
 from .ports import PUBLISHED, port_definitions
@@ -105,6 +106,12 @@ class DbtModels(DbtProjectComponent):
         DagsterDbtComponentTranslatorSettings | None,
         dg.Resolver.default(description="dagster-dbt's translation settings."),
     ] = field(default_factory=_default_translation_settings)
+    include_metadata: Annotated[
+        list[Literal["row_count", "column_metadata"]],
+        dg.Resolver.default(
+            description="What each materialization carries besides dbt's own results."
+        ),
+    ] = field(default_factory=lambda: ["row_count", "column_metadata"])
     prepare_if_dev: Annotated[
         bool,
         dg.Resolver.default(
@@ -165,8 +172,16 @@ class DbtModels(DbtProjectComponent):
             freshness_policy=freshness,
         )
 
+    def get_cli_args(self, context: dg.AssetExecutionContext) -> list[str]:
+        """`dbt build` (or the configured `cli_args`), with the published upstream ports' paths."""
+        return [*super().get_cli_args(context), *published_vars(self.product.upstreams())]
+
     def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        """`dbt build` of the step's selection, on a thread of the step's process."""
+        """`dbt build` of the step's selection on a thread; dagster-dbt makes its events.
+
+        Each table's row count and every model's columns and column lineage are fetched
+        through dbt's adapter once dbt has built them, as `include_metadata` asks.
+        """
         product = self.product
         manifest = load_manifest(product)
         runs = step_runs(
@@ -176,16 +191,21 @@ class DbtModels(DbtProjectComponent):
         )
         with ending(runs):
             _require_published_upstreams(context, product)
+            export_profile_environment(product)
             if product.active_engine() == "spark":
                 # Start the session dbt's `session` method will share (see warehouse.py).
                 from .warehouse import spark_session
 
                 spark_session(product)
-            for event in DbtRunner(product).build(
-                context, manifest, self.translator, self.dbt_project
-            ):
-                if isinstance(event, dg.MaterializeResult) and event.asset_key is not None:
-                    if (run := runs.get(tuple(event.asset_key.path))) is not None:
+            args = self.get_cli_args(context)
+            args += selection(context, manifest, self.translator, self.dbt_project)
+            events = build(
+                context, args, manifest, self.translator, self.dbt_project, self.include_metadata
+            )
+            for event in events:
+                if isinstance(event, dg.Output):
+                    key = context.assets_def.keys_by_output_name[event.output_name]
+                    if (run := runs.get(tuple(key.path))) is not None:
                         run.complete()
                 yield event
 

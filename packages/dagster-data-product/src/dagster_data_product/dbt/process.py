@@ -1,11 +1,11 @@
 """dbt commands run inside the calling process.
 
 Every part of the package that runs dbt itself (the manifest's parse at load, the docs
-site, the dbt step on a thread) goes through here: dbt runs from its programmatic entry
-point, without a second interpreter importing dbt again. Nothing here imports Dagster.
+site) goes through here: dbt runs from its programmatic entry point, without a second
+interpreter importing dbt again. Nothing here imports Dagster. The dbt step of a run has
+its own runner (`runner.py`).
 """
 
-import gc
 import os
 import sys
 from pathlib import Path
@@ -23,8 +23,7 @@ def release_duckdb() -> None:
         return
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
-    DuckDBConnectionManager.close_all_connections()
-    gc.collect()  # the connection closes the file when it is collected
+    DuckDBConnectionManager.close_all_connections()  # the file closes with its last reference
 
 
 def export_profile_environment(product: Product) -> None:

@@ -1,263 +1,257 @@
-"""dbt run on a thread of the step's process, its results streamed as Dagster events.
+"""dbt run on a thread of the step's process, read by dagster-dbt as it reads a dbt process.
 
-dbt runs through its programmatic entry point (`dbtRunner`), not a `dbt` command: no new
-interpreter, no second import of dbt, no version probe, and dbt's partial parsing kept in
-the run folder `target/run` between runs. On Spark this also lets dbt's `session` method
-use the very Spark session that the ingestion and the contract checks use.
+dbt runs through its programmatic entry point (`dbtRunner`), not a `dbt` command: no second
+interpreter importing dbt again, no `dbt --version` probe, and on Spark dbt's `session`
+method uses the very Spark session the ingestion and the contract checks use (the embedded
+metastore admits one process). Everything else is dagster-dbt's: `DbtThread` hands its
+`DbtCliInvocation` what that class reads of a `dbt` process (the JSON log lines on `stdout`,
+`wait()`, `returncode`), so dagster-dbt turns each result into Dagster events, attaches row
+counts, columns and column lineage through dbt's adapter, and raises dbt's errors, exactly
+as it does for a subprocess.
 """
 
+import importlib.metadata
+import json
+import os
 import queue
 import threading
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Self
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtProject
-
-from ..contract.upstreams import published_vars
-from ..settings import Product
-from .process import export_profile_environment, release_duckdb
+from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtProject
+from packaging import version
 
 _MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
-_DONE_KEY = "__dbt_done__"
 # dbt keeps process-wide state while it runs: one invocation at a time per process.
 _ONE_AT_A_TIME = threading.Lock()
+
+
+class _Lines:
+    """The log lines of a dbt run as a file of bytes lines; ends when the run has ended."""
+
+    def __init__(self) -> None:
+        self._lines: queue.Queue[bytes | None] = queue.Queue()
+        self.closed = False
+
+    def put(self, line: bytes | None) -> None:
+        self._lines.put(line)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (line := self._lines.get()) is not None:
+            yield line
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closed = True
+
+
+def _error_line(message: str) -> bytes:
+    """A log line dagster-dbt reports as one of dbt's errors."""
+    info = {"name": "DbtRunnerError", "level": "error", "msg": message, "invocation_id": ""}
+    return json.dumps({"info": info, "data": {}}).encode()
+
+
+class DbtThread:
+    """One dbt command running on a thread of this process, seen as a `dbt` process.
+
+    `stdout` gives dbt's structured log, one JSON line per event at dbt's default log level
+    (info), exactly the lines `dbt --log-format json` prints; `returncode` is dbt's exit
+    code (0 success, 1 a node failed, 2 dbt could not run). `adapter` is the adapter dbt
+    registered for the run, once known (`wait_for_adapter`), for dagster-dbt's metadata.
+    """
+
+    def __init__(self, args: Sequence[str]):
+        self.args = ["dbt", *args]
+        self.stdout = _Lines()
+        self.returncode: int | None = None
+        self.adapter: Any = None
+        self._adapter_type: str | None = None
+        self._adapter_known = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(list(args),), name="dbt")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self, args: list[str]) -> None:
+        from dbt.cli.main import dbtRunner
+
+        try:
+            result = dbtRunner(callbacks=[self._on_event]).invoke(args)
+            if result.exception is not None:
+                self.stdout.put(_error_line(f"dbt could not run: {result.exception}"))
+            self.returncode = 0 if result.success else 1 if result.exception is None else 2
+        except BaseException as error:  # noqa: BLE001 - reported through the log, as dbt's
+            self.stdout.put(_error_line(f"dbt could not run: {error!r}"))
+            self.returncode = 2
+        finally:
+            self._adapter_known.set()
+            self.stdout.put(None)
+
+    def _on_event(self, event: Any) -> None:
+        # Called on dbt's threads; it must never raise, or dbt marks the node failed.
+        try:
+            if event.info.name == "AdapterRegistered":
+                self._adapter_type = event.data.adapter_name
+            elif self._adapter_type is not None and self.adapter is None:
+                self._find_adapter()
+            if event.info.level != "debug":
+                from dbt_common.events.functions import msg_to_json
+
+                self.stdout.put(msg_to_json(event).encode())
+        except Exception as error:  # noqa: BLE001 - reported, never raised into dbt
+            self.stdout.put(_error_line(f"A dbt event could not be read: {error!r}"))
+
+    def _find_adapter(self) -> None:
+        from dbt.adapters.factory import get_adapter_by_type
+
+        try:
+            self.adapter = get_adapter_by_type(self._adapter_type)
+        except Exception:  # noqa: BLE001 - registered just after its event: the next one finds it
+            return
+        self._adapter_known.set()
+
+    def wait_for_adapter(self) -> Any:
+        """The run's adapter, or None when dbt ended before registering one."""
+        self._adapter_known.wait()
+        return self.adapter
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._thread.join(timeout)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        """A thread cannot be signalled: dbt ends with the step's process."""
 
 
 def _fqn_selector(node: Mapping[str, Any]) -> str:
     return "fqn:" + ".".join(node["fqn"])
 
 
-def _tested_node(manifest: Mapping[str, Any], test: Mapping[str, Any]) -> str | None:
-    """The node a dbt test belongs to: its attached node, or its only parent."""
-    if test.get("attached_node"):
-        return test["attached_node"]
-    parents = [
-        parent
-        for parent in test.get("depends_on", {}).get("nodes", [])
-        if parent in manifest["nodes"] or parent in manifest["sources"]
+def selection(
+    context: dg.AssetExecutionContext,
+    manifest: Mapping[str, Any],
+    translator: DagsterDbtTranslator,
+    project: DbtProject,
+) -> list[str]:
+    """dbt `--select` arguments for what the step must run; empty for everything.
+
+    In-process, dbt takes its arguments as a list, so a selection of thousands of nodes
+    needs no selector file. What the step leaves out is found from the manifest: in a run
+    of part of the graph, the step's `assets_def` holds only the selected assets.
+    """
+    selected_keys = context.selected_asset_keys
+    selected_checks = context.selected_asset_check_keys
+    selectors, left_out = [], False
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] in _MATERIALIZED_TYPES:
+            if translator.get_asset_spec(manifest, unique_id, project).key in selected_keys:
+                selectors.append(_fqn_selector(node))
+            else:
+                left_out = True
+        elif node["resource_type"] == "test":
+            key = _check_key(manifest, translator, project, unique_id)
+            if key is None:
+                continue  # not a check: dbt runs it with the models it tests
+            if key not in selected_checks:
+                left_out = True
+            elif key.asset_key not in selected_keys:
+                # A check run on its own, e.g. re-executed from the UI.
+                selectors.append(_fqn_selector(node))
+    if not left_out:
+        return []
+    if not selectors:
+        raise dg.Failure(
+            "None of the step's selected assets and checks is in the dbt manifest: it "
+            "changed after the run's definitions were loaded. Launch the run again."
+        )
+    return ["--select", *selectors]
+
+
+def _check_key(
+    manifest: Mapping[str, Any],
+    translator: DagsterDbtTranslator,
+    project: DbtProject,
+    unique_id: str,
+) -> dg.AssetCheckKey | None:
+    """The check a dbt test is, as dagster-dbt declares it (None: not a check)."""
+    from dagster_dbt.asset_utils import get_asset_check_key_for_test
+
+    return get_asset_check_key_for_test(manifest, translator, unique_id, project=project)
+
+
+def build(
+    context: dg.AssetExecutionContext,
+    args: Sequence[str],
+    manifest: Mapping[str, Any],
+    translator: DagsterDbtTranslator,
+    project: DbtProject,
+    include_metadata: Sequence[str],
+) -> Iterator[Any]:
+    """Run dbt with `args` on a thread; yield dagster-dbt's events for its results.
+
+    Raises dagster-dbt's `DagsterDbtCliRuntimeError`, with dbt's error messages, after the
+    last event when dbt failed.
+    """
+    project_dir = Path(project.project_dir)
+    target_path = project_dir / "target" / "run"
+    full_args = [
+        *args,
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project.profiles_dir or project_dir),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(target_path),
     ]
-    return parents[0] if len(parents) == 1 else None
-
-
-class _Results:
-    """Maps dbt's node results to the asset keys and check keys of one dbt asset."""
-
-    def __init__(
-        self,
-        context: dg.AssetExecutionContext,
-        manifest: Mapping[str, Any],
-        translator: DagsterDbtTranslator,
-        project: DbtProject,
-    ):
-        self.manifest = manifest
-        self.translator = translator
-        self.project = project
-        self.selected_keys = context.selected_asset_keys
-        self.selected_checks = context.selected_asset_check_keys
-
-    def asset_key(self, unique_id: str) -> dg.AssetKey:
-        return self.translator.get_asset_spec(self.manifest, unique_id, self.project).key
-
-    def check_key(self, unique_id: str) -> dg.AssetCheckKey | None:
-        test = self.manifest["nodes"].get(unique_id)
-        parent = _tested_node(self.manifest, test) if test else None
-        if parent is None:
-            return None
-        spec = self.translator.get_asset_spec(self.manifest, parent, self.project)
-        check = self.translator.get_asset_check_spec(spec, self.manifest, unique_id, self.project)
-        return check.key if check else None
-
-    def events(
-        self, result: Mapping[str, Any]
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        """The Dagster events one finished dbt node stands for (none for unselected nodes)."""
-        unique_id, status = result["unique_id"], result["status"]
-        resource_type = unique_id.split(".", 1)[0]
-        metadata = {
-            "unique_id": unique_id,
-            "status": status,
-            "execution_duration": round(result["execution_time"], 3),
-        }
-        if resource_type in _MATERIALIZED_TYPES and status == "success":
-            key = self.asset_key(unique_id)
-            if key in self.selected_keys:
-                yield dg.MaterializeResult(asset_key=key, metadata=metadata)
-        elif resource_type == "test" and status != "skipped":
-            # dbt skips the tests downstream of a failure; a skipped test says nothing about
-            # the data, so it records no check result (as dagster-dbt does), never a failure.
-            key = self.check_key(unique_id)
-            if key is not None and key in self.selected_checks:
-                if result["failures"] is not None:
-                    metadata["dagster_dbt/failed_row_count"] = result["failures"]
-                yield dg.AssetCheckResult(
-                    asset_key=key.asset_key,
-                    check_name=key.name,
-                    passed=status == "pass",
-                    severity=(
-                        dg.AssetCheckSeverity.WARN
-                        if status == "warn"
-                        else dg.AssetCheckSeverity.ERROR
-                    ),
-                    metadata=metadata,
-                )
-
-    def selection(self) -> list[str]:
-        """dbt `--select` arguments for what the step must run; empty for everything.
-
-        What the step leaves out is found from the manifest: in a run of part of the graph,
-        the step's `assets_def` holds only the selected assets, so comparing the selection
-        with it would always find everything selected.
-        """
-        selectors, left_out = [], False
-        for unique_id, node in self.manifest["nodes"].items():
-            if node["resource_type"] in _MATERIALIZED_TYPES:
-                if self.asset_key(unique_id) in self.selected_keys:
-                    selectors.append(_fqn_selector(node))
-                else:
-                    left_out = True
-            elif node["resource_type"] == "test":
-                key = self.check_key(unique_id)
-                if key is None:
-                    continue  # not a check: dbt runs it with the models it tests
-                if key not in self.selected_checks:
-                    left_out = True
-                elif key.asset_key not in self.selected_keys:
-                    # A check run on its own, e.g. re-executed from the UI.
-                    selectors.append(_fqn_selector(node))
-        if not left_out:
-            return []
-        if not selectors:
-            raise dg.Failure(
-                "None of the step's selected assets and checks is in the dbt manifest: it "
-                "changed after the run's definitions were loaded. Launch the run again."
-            )
-        return ["--select", *selectors]
-
-
-class DbtRunner:
-    """Runs `dbt build` for one step of a run, on a thread of the step's process."""
-
-    #: dbt's output folder for runs, inside the project; kept apart from `target/`, which
-    #: holds the manifest the definitions are built from, so a run never rewrites it.
-    target_path = "target/run"
-
-    def __init__(self, product: Product):
-        self.product = product
-
-    def build(
-        self,
-        context: dg.AssetExecutionContext,
-        manifest: Mapping[str, Any],
-        translator: DagsterDbtTranslator,
-        project: DbtProject,
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        """`dbt build` of the step's selection, yielding each result as dbt finishes it.
-
-        Raises `dg.Failure` after the last result when any node failed or errored, naming
-        each failed node with dbt's message.
-        """
-        results = _Results(context, manifest, translator, project)
-        selection = results.selection()
-        failures = []
-        for result in self._invoke(context, ["build", *selection]):
-            yield from results.events(result)
-            if result["status"] in ("error", "fail", "runtime error"):
-                failures.append(f"{result['unique_id']}: {result['status']}: {result['message']}")
-        if failures:
-            raise dg.Failure(
-                description=f"dbt build failed on {len(failures)} node(s):\n" + "\n".join(failures),
-                metadata={"failed_nodes": len(failures)},
-            )
-
-    def _common_args(self) -> list[str]:
-        """The arguments every dbt command of a run shares; they also fix what dbt parses."""
-        export_profile_environment(self.product)
-        folder = str(self.product.dbt_dir)
-        return [
-            *published_vars(self.product.upstreams()),
-            "--project-dir",
-            folder,
-            "--profiles-dir",
-            folder,
-            "--target-path",
-            self.target_path,
-        ]
-
-    def _invoke(self, context: dg.AssetExecutionContext, args: list[str]) -> Iterator[dict]:
-        context.log.info(f"dbt {' '.join(args)}")
-        with _ONE_AT_A_TIME:
-            for item in _in_thread([*args, *self._common_args()]):
-                if "callback_error" in item:
-                    context.log.warning(f"A dbt event could not be read: {item['callback_error']}")
-                    continue
-                yield item
-
-
-def _node_result(event: Any) -> dict | None:
-    """The result of a node dbt finished, as plain data; None for any other event."""
-    if event.info.name != "NodeFinished":
-        return None
-    run = event.data.run_result
-    return {
-        "unique_id": event.data.node_info.unique_id,
-        "status": run.status,
-        "message": run.message,
-        "execution_time": run.execution_time,
-        "failures": run.num_failures if run.status in ("fail", "warn") else None,
-    }
-
-
-def _reporter(channel: Any) -> Any:
-    def on_event(event: Any) -> None:
-        # Called on dbt's worker threads; it must never raise, or dbt marks the node failed.
+    context.log.info(f"dbt {' '.join(args)}")
+    working_folder = os.getcwd()
+    with _ONE_AT_A_TIME:
+        dbt = DbtThread(full_args)
+        invocation = DbtCliInvocation(
+            process=dbt,  # type: ignore[arg-type] - read like a process, see DbtThread
+            manifest=manifest,
+            dagster_dbt_translator=translator,
+            project_dir=project_dir,
+            target_path=target_path,
+            raise_on_error=True,
+            cli_version=version.parse(importlib.metadata.version("dbt-core")),
+            project=project,
+            context=context,
+            adapter=dbt.wait_for_adapter(),
+        )
+        if include_metadata:
+            # dagster-dbt's metadata threads poll for work without pausing: while dbt runs
+            # on a thread of this process, they would take its interpreter lock. Its lines
+            # wait in `stdout` until dbt has ended, as they would on DuckDB anyway.
+            dbt.wait()
+        events = invocation.stream()
+        if "column_metadata" in include_metadata:
+            events = events.fetch_column_metadata()
+        if "row_count" in include_metadata:
+            events = events.fetch_row_counts()
         try:
-            if (item := _node_result(event)) is not None:
-                channel.put(item)
-        except Exception as error:  # noqa: BLE001 - reported, never raised into dbt
-            channel.put({"callback_error": repr(error)})
-
-    return on_event
-
-
-def _outcome(result: Any) -> dict:
-    return {
-        _DONE_KEY: True,
-        "exception": None if result.exception is None else str(result.exception),
-    }
+            yield from events
+        finally:
+            dbt.wait()
+            if dbt.adapter is not None:
+                _close(dbt.adapter)
+            # dbt, and dagster-dbt's metadata threads, change the process's working folder
+            # to the dbt project while they work; the step's code expects its own back.
+            os.chdir(working_folder)
 
 
-def _in_thread(full_args: list[str]) -> Iterator[dict]:
-    """Run dbt on a thread of this process, streaming each finished node's result."""
-    from dbt.cli.main import dbtRunner
+def _close(adapter: Any) -> None:
+    """Close every connection of the adapter dbt and dagster-dbt's queries used.
 
-    channel: queue.Queue = queue.Queue()
-
-    def run() -> None:
-        try:
-            channel.put(_outcome(dbtRunner(callbacks=[_reporter(channel)]).invoke(full_args)))
-        except BaseException as error:  # noqa: BLE001 - reported to the step's thread
-            channel.put({_DONE_KEY: True, "exception": repr(error)})
-
-    worker = threading.Thread(target=run, name="dbt", daemon=True)
-    worker.start()
-    try:
-        yield from _until_done(lambda: channel.get(timeout=1), worker.is_alive)
-        worker.join()
-    finally:
-        release_duckdb()
-
-
-def _until_done(get: Any, alive: Any) -> Iterator[dict]:
-    while True:
-        try:
-            item = get()
-        except queue.Empty:
-            if not alive():
-                raise dg.Failure("dbt stopped without reporting its end")
-            continue
-        if item.get(_DONE_KEY):
-            if item["exception"] is not None:
-                raise dg.Failure(description=f"dbt could not run: {item['exception']}")
-            return
-        yield item
+    dbt-duckdb keeps its database open for the whole process (`close_all_connections`
+    lets it go): left open, it would hold the warehouse file's lock after the step.
+    """
+    adapter.cleanup_connections()
+    close_all = getattr(adapter.connections, "close_all_connections", None)
+    if close_all is not None:
+        close_all()
