@@ -45,15 +45,20 @@ def contract(index: int) -> dict:
         "support": [{"channel": "email", "url": f"mailto:team-{index % 30}@example.com"}],
         "slaProperties": [{"property": "freshness", "value": 24, "unit": "h"}],
         "servers": [
-            {"server": "published", "type": "local", "format": "parquet", "path": "data/published"}
+            {
+                "server": "published",
+                "type": "local",
+                "format": "parquet",
+                "path": "data/published/{model}.parquet",
+            }
         ],
         "schema": [
             {
                 "name": port,
-                "physicalName": f"fct_{port}",
                 "physicalType": "table",
                 "logicalType": "object",
                 "description": f"The {port} of product {index}.",
+                "customProperties": [{"property": "dbtModel", "value": f"fct_{port}"}],
                 "properties": [
                     {"name": f"column_{c}", "logicalType": "string", "physicalType": "varchar"}
                     for c in range(12)

@@ -63,6 +63,17 @@ def uv(*args: str, cwd: Path, timeout: int = 900, **options) -> subprocess.Compl
     return run([uv_executable(), *args], cwd=cwd, timeout=timeout, **options)
 
 
+@pytest.fixture(scope="session")
+def demo_product(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The README's quick start: render with defaults, install, materialize everything.
+
+    The default product, materialized once for every module that reads it; its published
+    ports are left as the run wrote them."""
+    dest = tmp_path_factory.mktemp("quickstart") / "demo-product"
+    completed = run([sys.executable, str(ROOT / "tasks.py"), "demo", str(dest)], cwd=ROOT)
+    return dest, completed.stdout
+
+
 def git_init(path: Path) -> None:
     """Make `path` a git repository with one commit, as a team's new product would be."""
     for command in (

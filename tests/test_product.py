@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from xml.etree import ElementTree
@@ -30,14 +29,6 @@ CUSTOM_ANSWERS = {
     "owner_email": "growth@corp.example.org",
     "automation": "cron",
 }
-
-
-@pytest.fixture(scope="session")
-def demo_product(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The README's quick start: render with defaults, install, materialize everything."""
-    dest = tmp_path_factory.mktemp("quickstart") / "demo-product"
-    completed = run([sys.executable, str(ROOT / "tasks.py"), "demo", str(dest)], cwd=ROOT)
-    return dest, completed.stdout
 
 
 @pytest.fixture(scope="session")

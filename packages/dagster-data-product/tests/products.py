@@ -42,15 +42,20 @@ def contract_document(domain: str, slug: str, ports=("orders",), version="1.0.0"
         "support": [{"channel": "email", "url": f"mailto:{domain}-data@example.com"}],
         "slaProperties": [{"property": "freshness", "value": 24, "unit": "h"}],
         "servers": [
-            {"server": "published", "type": "local", "format": "parquet", "path": "data/published"}
+            {
+                "server": "published",
+                "type": "local",
+                "format": "parquet",
+                "path": "data/published/{model}.parquet",
+            }
         ],
         "schema": [
             {
                 "name": port,
-                "physicalName": f"fct_{port}",
                 "physicalType": "table",
                 "logicalType": "object",
                 "description": f"One row per {port}.",
+                "customProperties": [{"property": "dbtModel", "value": f"fct_{port}"}],
                 "properties": [
                     {
                         "name": "id",
@@ -69,7 +74,7 @@ def contract_document(domain: str, slug: str, ports=("orders",), version="1.0.0"
 def _dbt_yaml(document: dict) -> str:
     models = [
         {
-            "name": obj["physicalName"],
+            "name": obj["customProperties"][0]["value"],
             "config": {"contract": {"enforced": True}},
             "columns": [
                 {

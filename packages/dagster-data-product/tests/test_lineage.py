@@ -46,10 +46,11 @@ servers:
   - server: published
     type: local
     format: parquet
-    path: data/published
+    path: data/published/{model}.parquet
 schema:
   - name: orders
-    physicalName: fct_orders
+    customProperties:
+      - {property: dbtModel, value: fct_orders}
     properties:
       - {name: order_id, logicalType: integer, physicalType: BIGINT, required: true, primaryKey: true}
       - {name: quantity, logicalType: integer, physicalType: INTEGER}

@@ -77,6 +77,13 @@ def _check(product: Product, path: Path | None) -> int:
         f"{contract.path.name} {contract.version} is valid; dbt, the catalog and the descriptor "
         f"agree ({ports})."
     )
+    if contract.legacy_layout:
+        # Not a failure: the product reads the layout before 1.0.0, and a team updating
+        # from it changes its own contract when it chooses.
+        print(
+            f"Note: ODCS tools such as datacontract-cli cannot read {contract.path.name} as "
+            "written before 1.0.0:\n" + "\n".join(f"  - {p}" for p in contract.legacy_layout)
+        )
     return 0
 
 

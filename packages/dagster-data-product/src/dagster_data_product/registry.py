@@ -46,7 +46,7 @@ from .contract.descriptor import (
     read_descriptor,
     resolve_contract,
 )
-from .contract.model import YAML_LOADER, Contract, ContractError
+from .contract.model import YAML_LOADER, Contract, ContractError, published_file_name
 
 CATALOG_FILE = "catalog.yaml"
 INDEX_FILE = "index.html"
@@ -197,7 +197,7 @@ def _folder(entry: Any, base: Path, scratch: Path, index: int) -> tuple[Path, bo
 def _published_dir(contract: Contract) -> Path:
     """Where the product publishes, by its contract alone (the registry's environment is not
     the product's, so PUBLISH_DIR is not read)."""
-    return (contract.path.parent / contract.published_path).resolve()
+    return contract.declared_published_dir()
 
 
 def _published_at(path: Path) -> datetime | None:
@@ -237,8 +237,8 @@ def _entry(
             name=port.name,
             description=port.description,
             columns=tuple((c.name, c.logical_type, c.physical_type) for c in port.columns),
-            published_file=published / f"{port.name}.parquet",
-            published_at=_published_at(published / f"{port.name}.parquet"),
+            published_file=published / published_file_name(port.name),
+            published_at=_published_at(published / published_file_name(port.name)),
         )
         for port in contract.ports
     ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .model import Contract
+from .model import Contract, published_file_name
 
 CATALOG_FILE = "catalog.yaml"
 #: The Spark warehouse's default folder, relative to the product (see Product.spark_paths).
@@ -33,7 +33,7 @@ def render_catalog(contract: Contract, warehouse: str = "duckdb") -> str:
             "contract_version": contract.version,
         }
     )
-    relative = Path(contract.published_path).as_posix().strip("/")
+    relative = Path(contract.published_folder).as_posix().strip("/")
     for port in contract.ports:
         metadata = {
             "description": port.description,
@@ -41,7 +41,9 @@ def render_catalog(contract: Contract, warehouse: str = "duckdb") -> str:
             "columns": {c.name: c.logical_type for c in port.columns},
         }
         catalog[port.name] = readers.PandasParquet(
-            data=datatypes.Parquet(url=f"{{CATALOG_DIR}}/{relative}/{port.name}.parquet"),
+            data=datatypes.Parquet(
+                url=f"{{CATALOG_DIR}}/{relative}/{published_file_name(port.name)}"
+            ),
             metadata=metadata,
         )
         if warehouse == "spark":

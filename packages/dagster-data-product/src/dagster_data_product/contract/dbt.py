@@ -51,7 +51,7 @@ def dbt_disagreements(contract: Contract, dbt_dir: Path) -> list[str]:
         if port.model not in entries:
             reports.append(
                 f"port {port.name}: no dbt model named {port.model!r} has YAML under "
-                f"{dbt_dir / 'models'} (the contract's schema.physicalName)"
+                f"{dbt_dir / 'models'} (the port's customProperties dbtModel)"
             )
             continue
         path, model = entries[port.model]

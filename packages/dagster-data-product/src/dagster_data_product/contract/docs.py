@@ -16,7 +16,7 @@ from ..dbt.process import run_dbt
 from ..settings import Product
 from ..profile import ROW_COUNT, STATISTICS, metadata_key
 from .history import Point, profile_history
-from .model import Contract, Port
+from .model import Contract, Port, published_file_name
 from .upstreams import Upstream
 
 #: The site's folder in the product's root.
@@ -115,7 +115,7 @@ def _port_section(port: Port, history: dict[str, list[Point]] | None = None) -> 
     return (
         f'<h3 id="port-{_e(port.name)}">Port <code>{_e(port.name)}</code></h3>'
         f"<p>{_e(port.description)} Built by dbt model <code>{_e(port.model)}</code>; published"
-        f" as <code>{_e(port.name)}.parquet</code>.</p>"
+        f" as <code>{_e(published_file_name(port.name))}</code>.</p>"
         "<table><tr><th>column</th><th>logical type</th><th>physical type</th><th>required</th>"
         f"<th>unique</th><th>primary key</th><th>description</th></tr>{rows}</table>"
         + (f"<p>Quality rules:</p><ul>{rules}</ul>" if rules else "")

@@ -23,6 +23,13 @@ CONTRACT_FILE = "datacontract.yaml"
 #: Environment variable that moves the published ports (absolute path), e.g. in tests.
 PUBLISH_DIR_ENV = "PUBLISH_DIR"
 PUBLISHED_SERVER = "published"
+#: ODCS tools (datacontract-cli) read a schema object's data at its server's path with this
+#: placeholder replaced by the object's name: here the output port's name.
+PORT_PLACEHOLDER = "{model}"
+#: The file name of a published port in the `published` server's path.
+PUBLISHED_FILE = f"{PORT_PLACEHOLDER}.parquet"
+#: The custom property of a schema object that names the dbt model behind the port.
+DBT_MODEL_PROPERTY = "dbtModel"
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:[-+][0-9A-Za-z.-]+)?$")
 FRESHNESS_UNITS_IN_HOURS = {"h": 1, "hour": 1, "hours": 1, "d": 24, "day": 24, "days": 24}
 #: libyaml's loader where PyYAML was built with it: several times faster on a contract.
@@ -97,9 +104,14 @@ class Contract:
     owner_team: str
     owner_email: str
     freshness_hours: float
-    published_path: str
+    #: The folder of the published files as the `published` server's path names it:
+    #: relative to the contract's folder (the product's root), or absolute.
+    published_folder: str
     ports: tuple[Port, ...]
     document: OpenDataContractStandard
+    #: What the contract still writes as before 1.0.0 and ODCS tools cannot read; the
+    #: product reads it all the same, and `contract check` reports it.
+    legacy_layout: tuple[str, ...] = ()
 
     @property
     def major(self) -> int:
@@ -114,19 +126,29 @@ class Contract:
         known = ", ".join(p.name for p in self.ports) or "none"
         raise ContractError(f"{self.path}: no output port named {name!r} (ports: {known})")
 
+    def declared_published_dir(self, contract_dir: Path | None = None) -> Path:
+        """The folder the `published` server names, from `contract_dir` (by default the
+        contract's folder), whatever $PUBLISH_DIR says."""
+        return ((contract_dir or self.path.parent) / self.published_folder).resolve()
+
     def published_dir(self) -> Path:
-        """Where the ports are published: $PUBLISH_DIR, else the `published` server's path."""
+        """Where the ports are published: $PUBLISH_DIR, else the `published` server's folder."""
         override = os.environ.get(PUBLISH_DIR_ENV)
         if override is not None:
             path = Path(override)
             if not path.is_absolute():
                 raise ValueError(f"{PUBLISH_DIR_ENV} must be an absolute path, got {override!r}")
             return path
-        return (self.path.parent / self.published_path).resolve()
+        return self.declared_published_dir()
 
     def published_file(self, port: Port) -> Path:
         """The Parquet file consumers read for `port`."""
-        return self.published_dir() / f"{port.name}.parquet"
+        return self.published_dir() / published_file_name(port.name)
+
+
+def published_file_name(port_name: str) -> str:
+    """The name of a port's file in the published folder: `<port>.parquet`."""
+    return PUBLISHED_FILE.replace(PORT_PLACEHOLDER, port_name)
 
 
 def _field(path) -> str:
@@ -215,13 +237,54 @@ def _quality(rules, column: str | None, where: str, problems: list[str]) -> list
     return parsed
 
 
-def _port(index: int, obj, problems: list[str]) -> Port | None:
+def _custom_property(obj, name: str) -> Any:
+    """The value of the custom property `name` of an ODCS object, or None."""
+    for entry in obj.customProperties or []:
+        if entry.property == name:
+            return entry.value
+    return None
+
+
+def _dbt_model(where: str, obj, problems: list[str], legacy: list[str]) -> str | None:
+    """The dbt model behind a port: its `dbtModel` custom property. A contract written
+    before 1.0.0 names it in physicalName, which ODCS tools take for the name of the data."""
+    model = _custom_property(obj, DBT_MODEL_PROPERTY)
+    if model is not None:
+        if not isinstance(model, str) or not model:
+            problems.append(
+                f"{where}.customProperties.{DBT_MODEL_PROPERTY}: the name of the dbt model "
+                "behind the port, as a string"
+            )
+            return None
+        if obj.physicalName and obj.physicalName != obj.name:
+            problems.append(
+                f"{where}.physicalName: {obj.physicalName!r} is not the port's name, under "
+                "which the port is published and ODCS tools read it: leave physicalName out "
+                f"(customProperties {DBT_MODEL_PROPERTY} names the dbt model)"
+            )
+        return model
+    if obj.physicalName:
+        if obj.physicalName != obj.name:
+            legacy.append(
+                f"{where}.physicalName: {obj.physicalName!r} names the dbt model, but ODCS "
+                f"tools read the port's data by that name: name the model in customProperties "
+                f"(`- property: {DBT_MODEL_PROPERTY}` and `value: {obj.physicalName}`) and "
+                "leave physicalName out"
+            )
+        return obj.physicalName
+    problems.append(
+        f"{where}.customProperties: name the dbt model behind the port "
+        f"(`- property: {DBT_MODEL_PROPERTY}` and `value: <model>`)"
+    )
+    return None
+
+
+def _port(index: int, obj, problems: list[str], legacy: list[str]) -> Port | None:
     where = f"schema[{index}]"
     before = len(problems)
     if not obj.name or not re.fullmatch(r"[a-z][a-z0-9_]*", obj.name):
         problems.append(f"{where}.name: an output port needs a lowercase identifier as its name")
-    if not obj.physicalName:
-        problems.append(f"{where}.physicalName: name the dbt model behind the port")
+    model = _dbt_model(where, obj, problems, legacy)
     columns = []
     quality = _quality(obj.quality, None, where, problems)
     for position, prop in enumerate(obj.properties or []):
@@ -253,11 +316,39 @@ def _port(index: int, obj, problems: list[str]) -> Port | None:
         return None
     return Port(
         name=obj.name,
-        model=obj.physicalName,
+        model=model,
         description=obj.description or obj.businessName or obj.name,
         columns=tuple(columns),
         quality=tuple(quality),
     )
+
+
+def _published_folder(path: str, problems: list[str], legacy: list[str]) -> str:
+    """The folder of the published files, from the `published` server's path.
+
+    The path names one file per port, `<folder>/{model}.parquet`, as ODCS tools read it.
+    A contract written before 1.0.0 names the folder alone, which those tools cannot read.
+    """
+    field = f"servers.{PUBLISHED_SERVER}.path"
+    example = f"data/published/{PUBLISHED_FILE}"
+    if not path:
+        problems.append(f"{field}: name the published files, e.g. {example}")
+        return ""
+    if PORT_PLACEHOLDER not in path and not path.endswith(".parquet"):
+        legacy.append(
+            f"{field}: {path!r} names the folder, but ODCS tools read each port at the path "
+            f"with {PORT_PLACEHOLDER} replaced by the port's name: write "
+            f"{path.rstrip('/')}/{PUBLISHED_FILE}"
+        )
+        return path
+    folder, _, file = path.rpartition("/")
+    if file != PUBLISHED_FILE or PORT_PLACEHOLDER in folder:
+        problems.append(
+            f"{field}: {path!r} must name one file per port in one folder, "
+            f"<folder>/{PUBLISHED_FILE}, e.g. {example}"
+        )
+        return ""
+    return folder or "."
 
 
 def load_contract(path: Path | str, *, schema: bool = True) -> Contract:
@@ -265,7 +356,7 @@ def load_contract(path: Path | str, *, schema: bool = True) -> Contract:
 
     Raises ContractError with every problem found: YAML syntax, the ODCS v3 JSON schema,
     the ODCS model, and the rules this product adds (semver version, a freshness SLA,
-    a `published` Parquet server, and typed properties on every port).
+    a `published` Parquet server, and a dbt model and typed properties on every port).
 
     `schema=False` skips the JSON schema, by far the slowest step, and keeps the typed ODCS
     model and the product's rules: for a reader of many contracts that their products'
@@ -311,15 +402,18 @@ def load_contract(path: Path | str, *, schema: bool = True) -> Contract:
         freshness_hours = freshness[0].value * FRESHNESS_UNITS_IN_HOURS[freshness[0].unit.lower()]
 
     servers = [s for s in document.servers or [] if s.server == PUBLISHED_SERVER]
-    published_path = ""
+    legacy: list[str] = []
+    published_folder = ""
     if len(servers) != 1:
         problems.append(f"servers: needs exactly one server named {PUBLISHED_SERVER!r}")
     elif servers[0].type != "local" or servers[0].format != "parquet":
         problems.append(f"servers.{PUBLISHED_SERVER}: must be of type local with format parquet")
     else:
-        published_path = servers[0].path
+        published_folder = _published_folder(servers[0].path or "", problems, legacy)
 
-    ports = [_port(index, obj, problems) for index, obj in enumerate(document.schema_ or [])]
+    ports = [
+        _port(index, obj, problems, legacy) for index, obj in enumerate(document.schema_ or [])
+    ]
     names = [port.name for port in ports if port]
     for duplicate in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"schema: output port name {duplicate!r} is used twice")
@@ -338,7 +432,8 @@ def load_contract(path: Path | str, *, schema: bool = True) -> Contract:
         owner_team=getattr(team, "name", None) or "",
         owner_email=(owner.username if owner else "") or "",
         freshness_hours=freshness_hours,
-        published_path=published_path,
+        published_folder=published_folder,
         ports=tuple(port for port in ports if port),
         document=document,
+        legacy_layout=tuple(legacy),
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from .checks import normalize_type
-from .model import Contract, ContractError, load_contract
+from .model import Contract, ContractError, load_contract, published_file_name
 
 #: upstreams.yaml's name in a product's root folder.
 UPSTREAMS_FILE = "upstreams.yaml"
@@ -210,13 +210,13 @@ def load_upstreams(path: Path, *, repin: bool = False, write: bool = True) -> li
             problems += broken
             continue
         # From where the contract is said to be, also when its copy was read.
-        upstream_dir = (source.parent / contract.published_path).resolve()
+        upstream_dir = contract.declared_published_dir(source.parent)
         ports = tuple(
             UpstreamPort(
                 name=name,
                 description=contract.port(name).description,
                 columns=dict(columns),
-                published_file=upstream_dir / f"{name}.parquet",
+                published_file=upstream_dir / published_file_name(name),
             )
             for name, columns in entry["ports"].items()
         )
