@@ -17,8 +17,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def product_env() -> dict[str, str]:
-    """The environment a product's commands run in: none of the template's own venv."""
-    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    """The environment a product's commands run in: none of the template's own venv, nor of
+    its Python.
+
+    A product picks its Python with its own .python-version. pyenv's shims honour that file
+    unless PYENV_VERSION is set, and pyenv sets it for whatever it starts, this suite
+    included (`python3 tasks.py test` through pyenv's `python3`): left in, it would hide
+    the other Pythons pyenv has from the uv of a product rendered for 3.12 or 3.13.
+    """
+    env = {
+        key: value for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "PYENV_VERSION"}
+    }
     for name in ("DUCKDB_PATH", "PUBLISH_DIR", "DBT_TARGET", "SPARK_WAREHOUSE_DIR", "SPARK_METASTORE_DIR"):
         env.pop(name, None)
     # dg asks before sending telemetry on first use; tests must never wait on a prompt.
