@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -82,6 +83,21 @@ def demo_product(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     dest = tmp_path_factory.mktemp("quickstart") / "demo-product"
     completed = run([sys.executable, str(ROOT / "tasks.py"), "demo", str(dest)], cwd=ROOT)
     return dest, completed.stdout
+
+
+def product_tests(project: Path) -> dict[str, str]:
+    """Run a product's own test suite; return each test's outcome by its name."""
+    report = project / "product-tests.xml"
+    uv("run", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}", cwd=project)
+    outcomes = {}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        failed = case.find("failure") is not None or case.find("error") is not None
+        skipped = case.find("skipped") is not None
+        outcomes[f"{case.get('classname')}.{case.get('name')}"] = (
+            "failed" if failed else "skipped" if skipped else "passed"
+        )
+    report.unlink()
+    return outcomes
 
 
 def git_init(path: Path) -> None:
