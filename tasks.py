@@ -101,8 +101,14 @@ def next_steps(dest: Path, uv_cmd: list[str]) -> str:
 
 def product_environment() -> dict[str, str]:
     """The environment a product's commands run in."""
-    # A uv environment activated around this script is not the product's environment.
-    return {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    # A uv environment activated around this script is not the product's environment, and
+    # the Python pyenv chose for this script (PYENV_VERSION, which pyenv sets for what it
+    # starts) is not the product's Python: without it, pyenv's shims honour the
+    # product's .python-version.
+    return {
+        key: value for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "PYENV_VERSION"}
+    }
 
 
 def run(command: list[str], cwd: Path = ROOT) -> None:

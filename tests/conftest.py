@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -17,8 +18,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def product_env() -> dict[str, str]:
-    """The environment a product's commands run in: none of the template's own venv."""
-    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    """The environment a product's commands run in: none of the template's own venv, nor of
+    its Python.
+
+    A product picks its Python with its own .python-version. pyenv's shims honour that file
+    unless PYENV_VERSION is set, and pyenv sets it for whatever it starts, this suite
+    included (`python3 tasks.py test` through pyenv's `python3`): left in, it would hide
+    the other Pythons pyenv has from the uv of a product rendered for 3.12 or 3.13.
+    """
+    env = {
+        key: value for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "PYENV_VERSION"}
+    }
     for name in ("DUCKDB_PATH", "PUBLISH_DIR", "DBT_TARGET", "SPARK_WAREHOUSE_DIR", "SPARK_METASTORE_DIR"):
         env.pop(name, None)
     # dg asks before sending telemetry on first use; tests must never wait on a prompt.
@@ -72,6 +83,21 @@ def demo_product(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     dest = tmp_path_factory.mktemp("quickstart") / "demo-product"
     completed = run([sys.executable, str(ROOT / "tasks.py"), "demo", str(dest)], cwd=ROOT)
     return dest, completed.stdout
+
+
+def product_tests(project: Path) -> dict[str, str]:
+    """Run a product's own test suite; return each test's outcome by its name."""
+    report = project / "product-tests.xml"
+    uv("run", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}", cwd=project)
+    outcomes = {}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        failed = case.find("failure") is not None or case.find("error") is not None
+        skipped = case.find("skipped") is not None
+        outcomes[f"{case.get('classname')}.{case.get('name')}"] = (
+            "failed" if failed else "skipped" if skipped else "passed"
+        )
+    report.unlink()
+    return outcomes
 
 
 def git_init(path: Path) -> None:

@@ -11,12 +11,20 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from xml.etree import ElementTree
 
 import duckdb
 import pytest
 
-from conftest import ROOT, git_init, instance_settings, product_env, run, uv, uv_executable
+from conftest import (
+    ROOT,
+    git_init,
+    instance_settings,
+    product_env,
+    product_tests,
+    run,
+    uv,
+    uv_executable,
+)
 
 pytestmark = pytest.mark.product
 
@@ -84,21 +92,6 @@ def test_quickstart_is_quiet_and_logs_the_rest(demo_product) -> None:
     assert "DEBUG" not in output and "+ " not in output and "import duckdb" not in output
     logged = log.read_text()
     assert "RUN_SUCCESS" in logged and "dg launch --assets" in logged
-
-
-def product_tests(project: Path) -> dict[str, str]:
-    """Run a product's own test suite; return each test's outcome by its name."""
-    report = project / "product-tests.xml"
-    uv("run", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}", cwd=project)
-    outcomes = {}
-    for case in ElementTree.parse(report).getroot().iter("testcase"):
-        failed = case.find("failure") is not None or case.find("error") is not None
-        skipped = case.find("skipped") is not None
-        outcomes[f"{case.get('classname')}.{case.get('name')}"] = (
-            "failed" if failed else "skipped" if skipped else "passed"
-        )
-    report.unlink()
-    return outcomes
 
 
 def test_default_product_tests_pass(demo_product) -> None:

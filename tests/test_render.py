@@ -181,6 +181,26 @@ def test_each_python_version_renders(copie, python_version: str) -> None:
     assert pyproject["tool"]["ruff"]["target-version"] == "py" + python_version.replace(".", "")
 
 
+def test_product_tests_fail_on_warnings_but_named_ones_from_dependencies(copie) -> None:
+    """The product's pytest turns warnings into errors. Each exception names the warning's
+    class and the module that raises it, with a comment saying why; none is an ignore of a
+    whole class, and none names the product or its package."""
+    result = copie.copy()
+    assert result.exit_code == 0, result.exception
+    text = (result.project_dir / "pyproject.toml").read_text()
+    filters = tomllib.loads(text)["tool"]["pytest"]["ini_options"]["filterwarnings"]
+    assert filters[0] == "error"
+    assert len(filters) > 1
+    lines = text.splitlines()
+    for entry in filters[1:]:
+        action, message, category, module = entry.split(":")
+        assert (action, message) == ("ignore", ""), entry
+        assert category and module, f"{entry} must name the warning's class and module"
+        assert not module.startswith(("sales_orders", "dagster_data_product")), entry
+        (index,) = [i for i, line in enumerate(lines) if line.strip() == f'"{entry}",']
+        assert lines[index - 1].strip().startswith("#"), f"{entry} has no comment saying why"
+
+
 @pytest.mark.parametrize("with_example_pipeline", [True, False])
 def test_example_pipeline_switch(copie, with_example_pipeline: bool) -> None:
     result = copie.copy(extra_answers={"with_example_pipeline": with_example_pipeline})
