@@ -222,7 +222,7 @@ def build(
             cli_version=version.parse(importlib.metadata.version("dbt-core")),
             project=project,
             context=context,
-            adapter=dbt.wait_for_adapter(),
+            adapter=_ExistingRelations.around(dbt.wait_for_adapter()),
         )
         if include_metadata:
             # dagster-dbt's metadata threads poll for work without pausing: while dbt runs
@@ -243,6 +243,37 @@ def build(
             # dbt, and dagster-dbt's metadata threads, change the process's working folder
             # to the dbt project while they work; the step's code expects its own back.
             os.chdir(working_folder)
+
+
+class _ExistingRelations:
+    """dbt's adapter, asking dbt whether a relation exists before reading its columns.
+
+    dagster-dbt's `fetch_column_metadata` asks for the columns of every node it has an event
+    for, dbt tests included, whose relations (in `dbt_test__audit`) are never built. dbt-duckdb
+    answers with a database error whose traceback holds a DuckDB cursor in a reference
+    cycle: the warehouse then stays open in this process until a garbage collection runs.
+    A relation that does not exist is reported here, before any query, by an error that
+    holds nothing: dagster-dbt logs it and leaves the event's metadata as it would.
+    Everything else is the adapter's own.
+    """
+
+    def __init__(self, adapter: Any):
+        self._adapter = adapter
+
+    @classmethod
+    def around(cls, adapter: Any) -> Any:
+        return None if adapter is None else cls(adapter)
+
+    def get_columns_in_relation(self, relation: Any) -> list:
+        found = self._adapter.get_relation(
+            database=relation.database, schema=relation.schema, identifier=relation.identifier
+        )
+        if found is None:
+            raise LookupError(f"{relation} does not exist in the warehouse")
+        return self._adapter.get_columns_in_relation(found)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._adapter, name)
 
 
 def _close(adapter: Any) -> None:
