@@ -211,7 +211,6 @@ def test_custom_answers_product_passes(custom_product: Path) -> None:
 STAGES = {
     "ingestion": "sales_raw_tables - STEP_START",
     "dbt": "sales_dbt_models - STEP_START",
-    "checks": "_contract_checks - STEP_START",
     "publishing": "sales__published__orders - STEP_START",
 }
 

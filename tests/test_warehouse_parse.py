@@ -200,7 +200,8 @@ def test_engine_files_pass_the_products_gates(warehouse_product) -> None:
     """The files that differ per engine pass the product's pre-commit hooks unchanged."""
     _, project = warehouse_product
     files = ["dbt/profiles.yml", "deploy/README.md", "deploy/helm/values.yaml", "Dockerfile",
-             "pyproject.toml", "README.md"]
+             "pyproject.toml", "README.md", "dbt/models/marts/fct_orders.yml",
+             "dbt/models/marts/dim_customers.yml"]
     completed = run(
         [uv_executable(), "run", "pre-commit", "run", "--color=never", "--files", *files],
         cwd=project,
@@ -209,3 +210,18 @@ def test_engine_files_pass_the_products_gates(warehouse_product) -> None:
     changed = run(["git", "status", "--porcelain", "--", *files], cwd=project).stdout
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert changed == "", f"pre-commit changed files of a fresh render:\n{changed}"
+
+
+@pytest.mark.product
+def test_the_dbt_files_of_each_engine_are_what_the_contract_generates(warehouse_product) -> None:
+    """The ports' dbt YAML spells the contract's types the engine's way (string on Spark and
+    BigQuery), exactly as `contract dbt` writes it for that engine."""
+    warehouse, project = warehouse_product
+    checked = run([uv_executable(), "run", "contract", "check"], cwd=project, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    model = yaml.safe_load((project / "dbt/models/marts/fct_orders.yml").read_text())
+    types = {c["name"]: c["data_type"] for c in model["models"][0]["columns"]}
+    assert types["status"] == ("string" if warehouse in ("spark", "bigquery") else "varchar")
+    written = run([uv_executable(), "run", "contract", "dbt"], cwd=project)
+    assert "agree with datacontract.yaml" in written.stdout
+    assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""

@@ -1,8 +1,8 @@
 """Small product folders for the descriptor and registry tests, built without rendering.
 
 A product here is what `contract check` reads: pyproject.toml with [tool.dg], the
-DataProduct declaration, a contract, upstreams.yaml with its pins, dbt YAML agreeing with
-the contract, catalog.yaml and the descriptor, each written the way the product's own
+DataProduct declaration, a contract, upstreams.yaml with its pins, the dbt files generated
+from the contract, catalog.yaml and the descriptor, each written the way the product's own
 commands write them.
 """
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from dagster_data_product.contract.catalog import catalog_path, render_catalog
+from dagster_data_product.contract.dbt import write_dbt_files
 from dagster_data_product.contract.descriptor import descriptor_path, render_descriptor
 from dagster_data_product.contract.model import load_contract
 from dagster_data_product.contract.upstreams import load_upstreams
@@ -71,25 +72,6 @@ def contract_document(domain: str, slug: str, ports=("orders",), version="1.0.0"
     }
 
 
-def _dbt_yaml(document: dict) -> str:
-    models = [
-        {
-            "name": obj["customProperties"][0]["value"],
-            "config": {"contract": {"enforced": True}},
-            "columns": [
-                {
-                    "name": prop["name"],
-                    "data_type": prop["physicalType"],
-                    **({"constraints": [{"type": "not_null"}]} if prop.get("required") else {}),
-                }
-                for prop in obj["properties"]
-            ],
-        }
-        for obj in document["schema"]
-    ]
-    return yaml.safe_dump({"version": 2, "models": models}, sort_keys=False)
-
-
 def make_product(
     root: Path,
     domain: str,
@@ -111,13 +93,16 @@ def make_product(
     (module / "defs.yaml").write_text(DEFS)
     document = contract_document(domain, slug, ports, version)
     (root / "datacontract.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    (root / "dbt" / "models").mkdir(parents=True, exist_ok=True)
-    (root / "dbt" / "models" / "marts.yml").write_text(_dbt_yaml(document))
+    marts = root / "dbt" / "models" / "marts"
+    marts.mkdir(parents=True, exist_ok=True)
+    for port in ports:
+        (marts / f"fct_{port}.sql").write_text("select 1 as id, 'a' as label\n")
     (root / "upstreams.yaml").write_text(
         yaml.safe_dump({"upstreams": [{"contract": path} for path in upstreams]})
     )
     pinned = load_upstreams(root / "upstreams.yaml")
     contract = load_contract(root / "datacontract.yaml")
+    write_dbt_files(contract, root / "dbt", "duckdb")
     catalog_path(contract).write_text(render_catalog(contract))
     descriptor_path(contract).write_text(render_descriptor(contract, pinned))
     return root

@@ -1,9 +1,10 @@
 {#
     Spark applies a model contract's not_null constraints with ALTER TABLE ... SET NOT
     NULL, which only Delta tables accept. On the Parquet tables the product builds there,
-    the constraints are skipped with a note in dbt's log: the contract's blocking
-    `<column>_is_not_null` checks stop a null before its port is published, and the
-    not_null data tests still run. Delta tables keep dbt-spark's behavior.
+    the constraints are skipped with a note in dbt's log: for a Spark product,
+    `uv run contract dbt` gives each required column of a port a not_null test instead
+    (check `<column>_is_not_null`), which stops a null before its port is published.
+    Delta tables keep dbt-spark's behavior.
     Other engines never call this macro.
 #}
 {% macro spark__alter_column_set_constraints(relation, column_dict) %}

@@ -2,8 +2,10 @@
 
 Run from anywhere inside a data product; the product is the one around the current folder.
 
-contract check             the contract is valid, the dbt models agree, catalog.yaml and
-                           dataproduct.odps.yaml are current
+contract check             the contract is valid; the dbt files generated from it, catalog.yaml
+                           and dataproduct.odps.yaml are current
+contract dbt               write the dbt YAML of each port's model and the dbt tests of its
+                           rules, from the contract (one test, one check, per promise)
 contract catalog           regenerate catalog.yaml from the contract
 contract descriptor        regenerate dataproduct.odps.yaml (ODPS) from the contract and the
                            upstream pins
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from .contract.catalog import catalog_is_current, catalog_path, render_catalog
 from .contract.compatibility import compare
-from .contract.dbt import dbt_disagreements
+from .contract.dbt import dbt_disagreements, write_dbt_files
 from .contract.descriptor import (
     build_descriptor,
     descriptor_path,
@@ -52,9 +54,9 @@ def _pinned(product: Product):
 
 def _check(product: Product, path: Path | None) -> int:
     contract = load_contract(path or product.contract_file)
-    failures = dbt_disagreements(contract, product.dbt_dir)
+    failures = dbt_disagreements(contract, product.dbt_dir, product.warehouse)
     for report in failures:
-        print(f"The dbt model disagrees with the contract:\n{report}\n", file=sys.stderr)
+        print(f"The dbt files disagree with the contract:\n{report}\n", file=sys.stderr)
     if not catalog_is_current(contract, product.warehouse):
         failures.append("catalog")
         print(
@@ -96,6 +98,17 @@ def _descriptor(product: Product, path: Path | None, upstreams=None) -> int:
         target.write_text(text)
     inputs = sum(len(upstream.ports) for upstream in upstreams)
     print(f"Wrote {target} ({len(contract.ports)} output ports, {inputs} input ports)")
+    return 0
+
+
+def _dbt(product: Product, path: Path | None) -> int:
+    contract = load_contract(path or product.contract_file)
+    changed = write_dbt_files(contract, product.dbt_dir, product.warehouse)
+    for changed_path in changed:
+        state = "wrote" if changed_path.exists() else "removed"
+        print(f"{state} {changed_path.relative_to(product.root)}")
+    if not changed:
+        print(f"The dbt files of {len(contract.ports)} port(s) agree with {contract.path.name}.")
     return 0
 
 
@@ -165,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `contract` command."""
     parser = argparse.ArgumentParser(prog="contract", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("check", "catalog", "descriptor"):
+    for name in ("check", "catalog", "descriptor", "dbt"):
         sub = commands.add_parser(name)
         sub.add_argument("--contract", type=Path, default=None)
     diff = commands.add_parser("diff")
@@ -192,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(product, args.contract)
         if args.command == "catalog":
             return _catalog(product, args.contract)
+        if args.command == "dbt":
+            return _dbt(product, args.contract)
         if args.command == "descriptor":
             return _descriptor(product, args.contract)
         if args.command == "docs":

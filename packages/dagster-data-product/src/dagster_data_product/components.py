@@ -1,8 +1,7 @@
 """The dg components a data product declares in its `defs.yaml` files.
 
 - `DataProduct` declares the product once: its contract, upstreams, dbt project, engine,
-  automation and pool. From the contract it builds each output port's blocking checks and
-  publishing asset, the upstream ports it reads, the automation sensor, the warehouse
+  automation and pool. From the contract it builds each output port's publishing asset, the upstream ports it reads, the automation sensor, the warehouse
   resource and the in-process executor.
 - `DbtModels` is dagster-dbt's `DbtProjectComponent` with the product's keys, owners,
   groups, automation and freshness; dbt runs on a thread, its events made by dagster-dbt.
@@ -20,12 +19,12 @@ from dagster_dbt.components.dbt_component_utils import DagsterDbtComponentTransl
 
 from .automation import automation_sensor, refresh_condition
 from .contract.upstreams import published_vars
-from .dbt.manifest import load_manifest
+from .dbt.manifest import load_manifest, model_relation
 from .dbt.process import export_profile_environment
 from .dbt.runner import build, selection
 from .lineage import Data, ending, schema_facet, step_runs
 from .lineage import disabled as lineage_disabled
-from .ports import PUBLISHED, port_definitions
+from .ports import PUBLISHED, port_definitions, stage_audited
 from .resources import WarehouseResource
 from .settings import Product, product_of
 from .upstream_assets import upstream_definitions
@@ -180,7 +179,9 @@ class DbtModels(DbtProjectComponent):
         """`dbt build` of the step's selection on a thread; dagster-dbt makes its events.
 
         Each table's row count and every model's columns and column lineage are fetched
-        through dbt's adapter once dbt has built them, as `include_metadata` asks.
+        through dbt's adapter once dbt has built them, as `include_metadata` asks. When every
+        check passed, each port's model built and tested here is snapshotted for this run's
+        publishing step (see `stage_audited`).
         """
         product = self.product
         manifest = load_manifest(product)
@@ -202,12 +203,23 @@ class DbtModels(DbtProjectComponent):
             events = build(
                 context, args, manifest, self.translator, self.dbt_project, self.include_metadata
             )
+            checked: dict[dg.AssetKey, dict[str, bool]] = {}
+            failed = False
             for event in events:
                 if isinstance(event, dg.Output):
                     key = context.assets_def.keys_by_output_name[event.output_name]
+                    checked.setdefault(key, {})
                     if (run := runs.get(tuple(key.path))) is not None:
                         run.complete()
+                elif isinstance(event, dg.AssetCheckResult):
+                    checked.setdefault(event.asset_key, {})[event.check_name] = event.passed
+                    failed |= not event.passed and event.severity == dg.AssetCheckSeverity.ERROR
                 yield event
+            if not failed:
+                # A failed check fails the step and blocks every port: nothing to stage.
+                stage_audited(
+                    context, product, checked, lambda model: model_relation(manifest, model)
+                )
 
     def _lineage_datasets(self, manifest: Mapping[str, Any]) -> dict[dg.AssetKey, Data]:
         """Every node of the manifest as a dataset, with the columns its YAML declares.

@@ -1,25 +1,27 @@
-"""Per output port of the contract: its blocking checks and the asset that publishes it.
+"""Per output port of the contract: the asset that publishes it.
 
-The checks run after the port's dbt model is built and are blocking: when one fails,
-nothing downstream of the port runs, so the port is not published and the previously
-published version stays as it was. Both run on the engine of the active dbt target.
+The port's checks are the dbt tests generated from the contract (contract/dbt.py), which
+dagster-dbt runs in the dbt step as blocking asset checks: when one fails, nothing
+downstream of the step runs, so the port is not published and the previously published
+version stays as it was. Publishing runs on the engine of the active dbt target.
 """
 
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 import dagster as dg
 
 from .automation import refresh_condition
 from .contract import ContractError, Port
-from .contract.checks import PortCheck, port_checks, schema_differences
-from .contract.dbt import dbt_disagreements
+from .contract.dbt import check_names, dbt_disagreements
 from .dbt.manifest import load_manifest, model_relation
+from .dbt.process import test_statuses
 from .lineage import Data, identity_lineage_facet, lineage_of, schema_facet, step_runs
 from .lineage import disabled as lineage_disabled
 from .profile import ROW_COUNT, profile
 from .resources import WarehouseResource
 from .settings import Product
-from .warehouse import Staged, Warehouse
+from .warehouse import connect, spark_session
 
 PUBLISHED = "published"
 
@@ -32,29 +34,6 @@ def port_key(product: Product, port: Port) -> dg.AssetKey:
 def published_key(domain: str, port_name: str) -> dg.AssetKey:
     """The key of a published port: the stable name consumers depend on."""
     return dg.AssetKey([domain, PUBLISHED, port_name])
-
-
-def _evaluate(wh: Warehouse, check: PortCheck, port: Port, staged: Staged):
-    if check.sql is None:
-        found = wh.staged_columns(staged)
-        problems = schema_differences(list(port.columns), found, wh.engine)
-        return not problems, {"problems": "\n".join(problems) or "none", "engine": wh.engine}
-    try:
-        observed = wh.scalar(check.sql)
-    except Exception as error:  # noqa: BLE001 - any engine's error fails the check, named
-        return False, {"error": str(error), "query": check.sql, "engine": wh.engine}
-    return check.passes(observed), {
-        "observed": observed if isinstance(observed, (int, float)) else str(observed),
-        "expected": check.expectation(),
-        "query": check.sql,
-        "engine": wh.engine,
-    }
-
-
-def audit(wh: Warehouse, port: Port, staged: Staged) -> list[tuple[PortCheck, bool, dict]]:
-    """Every check the contract implies for `port`, evaluated on the run's snapshot."""
-    checks = port_checks(port, staged.relation, wh.engine)
-    return [(check, *_evaluate(wh, check, port, staged)) for check in checks]
 
 
 def _contract_schema(port: Port):
@@ -73,8 +52,8 @@ def model_data(product: Product, port: Port, results=None) -> Data:
 
         data.input_facets["dataQualityAssertions"] = dq.DataQualityAssertionsDatasetFacet(
             assertions=[
-                dq.Assertion(assertion=check.name, success=bool(passed), severity="error")
-                for check, passed, _ in results
+                dq.Assertion(assertion=name, success=bool(passed), severity="error")
+                for name, passed in results
             ]
         )
     return data
@@ -106,58 +85,59 @@ def port_data(product: Product, port: Port, location: str | None = None) -> Data
     return Data(tuple(published_key(product.domain, port.name).path), facets)
 
 
-def _checks_for(
-    product: Product, port: Port, schema: str, table: str
-) -> dg.AssetChecksDefinition:
-    # The check names do not depend on the relation they read; the SQL is written at run
-    # time for the run's own snapshot of the port.
-    names = port_checks(port, "t", product.active_engine())
-    key = port_key(product, port)
-    parquet_file = product.contract.published_file(port)
+def stage_audited(
+    context: dg.AssetExecutionContext,
+    product: Product,
+    checked: Mapping[dg.AssetKey, Mapping[str, bool]],
+    relation: Callable[[str], tuple[str, str]],
+) -> None:
+    """Snapshot, for this run, each port whose model this dbt step built and whose checks
+    all passed in it; `checked` maps a model's key to {check name: passed}, `relation`
+    a model's name to its (schema, table).
 
-    @dg.multi_asset_check(
-        specs=[
-            dg.AssetCheckSpec(check.name, asset=key, description=check.description, blocking=True)
-            for check in names
-        ],
-        name=f"{product.domain}_{port.name}_contract_checks",
-        pool=product.pool,
-    )
-    def contract_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
-        """Snapshot the port for this run and evaluate every check of the contract on it.
-
-        What the run publishes later is this snapshot, so another run rebuilding the model
-        in between can change neither what was audited nor what is published.
-        """
-        run = lineage_of(product).run(
+    It runs in the dbt step, which holds the pool: no other run's dbt step can rebuild the
+    model between its tests and the snapshot, so what the run publishes later is what its
+    tests audited, whatever other runs do meanwhile. A port whose model was not built and
+    tested here is audited by its publishing step instead.
+    """
+    names = check_names(product.contract, product.warehouse)
+    lineage = lineage_of(product)
+    for port in product.contract.ports:
+        key = port_key(product, port)
+        results = checked.get(key)
+        if results is None:
+            continue
+        run = lineage.run(
             key.path, parent=(context.run.job_name, context.run.run_id),
             inputs=[model_data(product, port)], job_type="CHECK", suffix="contract_checks",
             warn=context.log.warning,
         ).start()
-        try:
-            with warehouse.connect() as wh:
-                staged = wh.stage(schema, table, port.name, parquet_file, context.run.run_id)
-                results = audit(wh, port, staged)
-                if not all(passed for _, passed, _ in results):
-                    wh.discard(staged)
-        except Exception as error:
-            run.fail(error)
-            raise
-        run.complete(inputs=[model_data(product, port, results)])
-        for check, passed, metadata in results:
-            if not passed:
-                context.log.error(
-                    f"Contract check {check.name} failed on {key.to_user_string()}: {metadata}"
-                )
-            yield dg.AssetCheckResult(
-                asset_key=key,
-                check_name=check.name,
-                passed=passed,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata=metadata,
-            )
+        run.complete(inputs=[model_data(product, port, sorted(results.items()))])
+        if not all(results.get(name) for name in names[port.name]):
+            continue
+        schema, table = relation(port.model)
+        with connect(product) as wh:
+            wh.stage(schema, table, port.name, product.contract.published_file(port),
+                     context.run.run_id)
 
-    return contract_checks
+
+def _audit_with_dbt(context: dg.AssetExecutionContext, product: Product, port: Port) -> None:
+    """Run the port's contract tests with dbt on the model as it is; Failure if one fails."""
+    names = check_names(product.contract, product.warehouse)[port.name]
+    if not names:
+        return
+    if product.active_engine() == "spark":
+        # dbt's `session` method shares the process's Spark session (see warehouse.py).
+        spark_session(product)
+    statuses = test_statuses(product, port.model)
+    failed = [f"{name} ({statuses.get(name, 'not run')})" for name in names
+              if statuses.get(name) != "pass"]
+    if failed:
+        raise dg.Failure(
+            f"Not published: dbt's tests of {port.model} fail the contract check(s) "
+            f"{', '.join(failed)}."
+        )
+    context.log.info(f"dbt tested {port.model} against {len(names)} contract check(s): all pass")
 
 
 def _publisher(product: Product, port: Port, schema: str, table: str) -> dg.AssetsDefinition:
@@ -170,19 +150,15 @@ def _publisher(product: Product, port: Port, schema: str, table: str) -> dg.Asse
     )
 
     def publish_snapshot(context: dg.AssetExecutionContext, wh_resource: WarehouseResource):
-        """Stage (and audit) unless this run's checks did, profile, promote."""
+        """Promote this run's audited snapshot; without one, audit with dbt and stage first."""
         parquet_file = contract.published_file(port)
         with wh_resource.connect() as wh:
             staged = wh.staged(port.name, parquet_file, context.run.run_id)
+        if staged is None:
+            _audit_with_dbt(context, product, port)
+        with wh_resource.connect() as wh:
             if staged is None:
                 staged = wh.stage(schema, table, port.name, parquet_file, context.run.run_id)
-                failed = [check.name for check, passed, _ in audit(wh, port, staged) if not passed]
-                if failed:
-                    wh.discard(staged)
-                    raise dg.Failure(
-                        f"Not published: the snapshot of {port.model} fails the contract "
-                        f"check(s) {', '.join(failed)}."
-                    )
             profiled = profile(wh, staged.relation, wh.staged_columns(staged))
             target = wh.promote(staged)
         rows = profiled[ROW_COUNT]
@@ -218,8 +194,8 @@ def _publisher(product: Product, port: Port, schema: str, table: str) -> dg.Asse
     ) -> dg.MaterializeResult:
         """Publish the snapshot this run audited, atomically, where consumers read it.
 
-        A run that did not check the port (its model was built by an earlier run) takes and
-        audits a snapshot here first, and publishes only if every check passes. The port's
+        A run that did not build and test the port's model (an earlier run did) has dbt run
+        the port's contract tests here, and publishes only if every one passes. The port's
         column profile is computed on that snapshot, in one query, before it is published.
         """
         key = published_key(product.domain, port.name)
@@ -239,11 +215,11 @@ def _publisher(product: Product, port: Port, schema: str, table: str) -> dg.Asse
 
 
 def port_definitions(product: Product) -> dg.Definitions:
-    """A checks definition and a publishing asset for every port of the contract."""
+    """A publishing asset for every port of the contract."""
     contract = product.contract
     if not contract.ports:
         return dg.Definitions()
-    disagreements = dbt_disagreements(contract, product.dbt_dir)
+    disagreements = dbt_disagreements(contract, product.dbt_dir, product.warehouse)
     if disagreements:
         # Refuse to load rather than publish ports that break the contract's promises.
         raise ContractError(
@@ -251,9 +227,8 @@ def port_definitions(product: Product) -> dg.Definitions:
             + "\n\n".join(disagreements)
         )
     manifest = load_manifest(product)
-    checks, assets = [], []
+    assets = []
     for port in contract.ports:
         schema, table = model_relation(manifest, port.model)
-        checks.append(_checks_for(product, port, schema, table))
         assets.append(_publisher(product, port, schema, table))
-    return dg.Definitions(assets=assets, asset_checks=checks)
+    return dg.Definitions(assets=assets)

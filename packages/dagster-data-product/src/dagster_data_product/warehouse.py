@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from .contract.checks import DIALECTS
 from .settings import Product
 
 #: Schema holding the published output ports on engines that publish tables.
@@ -100,13 +99,20 @@ def _fsync_dir(folder: Path) -> None:
         os.close(descriptor)
 
 
+#: Engines that quote identifiers with backticks; the others use double quotes.
+_BACKTICK_ENGINES = {"spark", "bigquery"}
+
+
 class _Quoting:
-    """Identifier quoting from the engine's dialect, the one the contract checks use."""
+    """Identifier quoting in the engine's own way."""
 
     engine: str
 
     def quote(self, identifier: str) -> str:
-        return DIALECTS[self.engine].quote(identifier)
+        mark = "`" if self.engine in _BACKTICK_ENGINES else '"'
+        # BigQuery escapes its quote character with a backslash, the others by doubling it.
+        escaped = ("\\" if self.engine == "bigquery" else mark) + mark
+        return mark + identifier.replace(mark, escaped) + mark
 
 
 def relation(warehouse: Warehouse, schema: str, table: str) -> str:

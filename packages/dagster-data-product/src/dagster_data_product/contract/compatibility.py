@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from .checks import normalize_type
+from .types import normalize_type
 from .model import Contract
 
 

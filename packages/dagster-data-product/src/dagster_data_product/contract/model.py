@@ -67,6 +67,8 @@ class Column:
     primary_key: bool
     primary_key_position: int
     description: str
+    #: Foreign keys: (port, property, check name or None) this column's values must exist in.
+    references: tuple[tuple[str, str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -279,6 +281,26 @@ def _dbt_model(where: str, obj, problems: list[str], legacy: list[str]) -> str |
     return None
 
 
+def _references(prop, where: str, problems: list[str]) -> tuple:
+    """The property-level ODCS relationships: `to: <port>.<property>` of this contract."""
+    found = []
+    for index, relationship in enumerate(prop.relationships or []):
+        field = f"{where}.relationships[{index}]"
+        target = relationship.to
+        if not isinstance(target, str) or not re.fullmatch(r"[a-z][a-z0-9_]*\.\w+", target):
+            problems.append(
+                f"{field}.to: {target!r} must name one property of a port of this contract, "
+                "as <port>.<property>"
+            )
+            continue
+        if relationship.id is not None and not re.fullmatch(r"[A-Za-z0-9_]+", relationship.id):
+            problems.append(f"{field}.id: {relationship.id!r} must contain only letters, digits and _")
+            continue
+        port, column = target.split(".")
+        found.append((port, column, relationship.id))
+    return tuple(found)
+
+
 def _port(index: int, obj, problems: list[str], legacy: list[str]) -> Port | None:
     where = f"schema[{index}]"
     before = len(problems)
@@ -304,6 +326,7 @@ def _port(index: int, obj, problems: list[str], legacy: list[str]) -> Port | Non
                 primary_key=bool(prop.primaryKey),
                 primary_key_position=prop.primaryKeyPosition or 1,
                 description=prop.description or "",
+                references=_references(prop, field, problems),
             )
         )
         quality += _quality(prop.quality, prop.name, field, problems)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from .checks import normalize_type
+from .types import normalize_type
 from .model import Contract, ContractError, load_contract, published_file_name
 
 #: upstreams.yaml's name in a product's root folder.

@@ -54,3 +54,42 @@ def run_dbt(product: Product, *command: str, project_dir: Path | None = None) ->
             f"`dbt {' '.join(command)}` failed in {folder}: "
             f"{result.exception or 'see the errors above'}"
         )
+
+
+def test_statuses(product: Product, model: str) -> dict[str, str]:
+    """Run the dbt tests of `model` in this process: each one's status (pass, fail, ...).
+
+    The tests read the model as it is in the warehouse of the active target; upstream ports
+    are read where the step's dbt build reads them. Tests named alike on other models are
+    left out. Raises RuntimeError when dbt cannot run at all.
+    """
+    from dbt.cli.main import dbtRunner
+
+    from ..contract.upstreams import published_vars
+
+    export_profile_environment(product)
+    folder = str(product.dbt_dir)
+    # The dbt step's target folder: its partial parse spares this command a full parse.
+    target = str(product.dbt_dir / "target" / "run")
+    working_folder = os.getcwd()
+    try:
+        result = dbtRunner().invoke(
+            ["test", "--select", model, "--quiet", "--project-dir", folder,
+             "--profiles-dir", folder, "--target-path", target, "--log-path", target,
+             *published_vars(product.upstreams())]
+        )
+    finally:
+        release_duckdb()
+        os.chdir(working_folder)
+    if result.exception is not None or result.result is None:
+        raise RuntimeError(f"`dbt test --select {model}` could not run in {folder}: {result.exception}")
+    statuses = {}
+    for item in result.result.results:
+        node = item.node
+        # A generic test names its model; a singular one refs it alone.
+        attached = getattr(node, "attached_node", None) or (
+            node.depends_on.nodes[0] if len(node.depends_on.nodes) == 1 else None
+        )
+        if attached is not None and attached.split(".")[-1] == model:
+            statuses[node.name] = str(getattr(item.status, "value", item.status))
+    return statuses
