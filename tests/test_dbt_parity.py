@@ -160,8 +160,8 @@ def test_same_checks_with_the_same_results(reports: dict) -> None:
         "passed": False,
         "severity": "WARN",
     }
-    # dbt's generic tests, with the count of failing rows dagster-dbt adds to each.
-    assert (
-        "dagster_dbt/failed_row_count"
-        in product[f"{DOMAIN}/fct_orders:unique_fct_orders_order_id"]["metadata"]
-    )
+    # dbt's generic tests, the contract's included, with the count of failing rows
+    # dagster-dbt adds to each.
+    for check in ("unique_stg_orders_order_id", "order_id_is_unique", "quantity_is_positive"):
+        model = "stg_orders" if check.startswith("unique_stg") else "fct_orders"
+        assert "dagster_dbt/failed_row_count" in product[f"{DOMAIN}/{model}:{check}"]["metadata"]

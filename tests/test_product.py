@@ -215,6 +215,18 @@ STAGES = {
 }
 
 
+def own_instance(product: Path, folder: Path) -> tuple[dict[str, str], Path]:
+    """The environment of runs sharing an instance of their own in `folder` (the product's
+    pool of one slot) and a data folder of their own, which it returns too."""
+    home = folder / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(instance_settings(product))
+    data = folder / "data"
+    env = {"DAGSTER_HOME": str(home), "DUCKDB_PATH": str(data / "warehouse.duckdb"),
+           "PUBLISH_DIR": str(data / "published")}
+    return env, data
+
+
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_a_run_killed_outright_does_not_block_the_next(
     demo_product, tmp_path: Path, stage: str
@@ -222,12 +234,7 @@ def test_a_run_killed_outright_does_not_block_the_next(
     """`kill -9` of a run at each stage: the next run on the same instance finds the dead
     run, fails it, frees its pool slot and completes, within 3 minutes."""
     dest, _ = demo_product
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(instance_settings(dest))  # the pool of one slot
-    data = tmp_path / "data"
-    env = {"DAGSTER_HOME": str(home), "DUCKDB_PATH": str(data / "warehouse.duckdb"),
-           "PUBLISH_DIR": str(data / "published")}
+    env, data = own_instance(dest, tmp_path)
     uv("run", "python", "-c", "import dagster; dagster.DagsterInstance.get()", cwd=dest, env=env)
     log = tmp_path / "killed.log"
     with log.open("w") as out:
@@ -280,3 +287,81 @@ def test_the_readme_commands_share_one_instance(demo_product) -> None:
     assert after == before + 2
     status = run(["git", "check-ignore", "-q", ".dagster/"], cwd=ROOT / "template", check=False)
     assert status.returncode == 0, "the product's instance folder is not git-ignored"
+
+
+#: A run that lands one order of zero units (it breaks only the contract's rule
+#: `quantity_is_positive`) and materializes everything, on the instance of DAGSTER_HOME.
+BAD_RUN = """\
+import dagster as dg
+from sales_orders.defs.ingest import source_data
+from sales_orders.definitions import defs
+
+good = source_data.generate
+
+
+def zero_quantity(*args, **kwargs):
+    extract = good(*args, **kwargs)
+    first, *rest = extract.orders
+    return source_data.SourceData(
+        extract.customers, extract.products, [(*first[:3], 0, *first[4:]), *rest]
+    )
+
+
+source_data.generate = zero_quantity
+loaded = defs()
+with dg.DagsterInstance.get() as instance:
+    result = dg.materialize(
+        [*loaded.assets, *loaded.asset_checks], resources=loaded.resources,
+        instance=instance, raise_on_error=False,
+    )
+failed = sorted(e.check_name for e in result.get_asset_check_evaluations() if not e.passed)
+print("BAD RUN", "succeeded" if result.success else "failed", "failed checks:", failed)
+"""
+
+
+def _zero_quantities(published: Path) -> int:
+    sql = f"select count(*) from read_parquet('{published / 'orders.parquet'}') where quantity < 1"
+    return duckdb.sql(sql).fetchall()[0][0]
+
+
+def test_a_run_never_publishes_what_an_overlapping_run_built(demo_product, tmp_path) -> None:
+    """Two runs on one instance: A with good data, B started 0 to 5 s later with an order of
+    zero units. The pool serialises steps, not runs, so B may rebuild the mart between A's
+    checks and A's publish: whatever the interleaving, the bad row is never published, and
+    a run with good data afterwards publishes."""
+    dest, _ = demo_product
+    env, data = own_instance(dest, tmp_path)
+    script = tmp_path / "bad_run.py"
+    script.write_text(BAD_RUN)
+    uv("run", "dg", "launch", "--assets", "*", cwd=dest, env=env)  # a good version first
+    outcomes = {}
+    for offset in range(6):
+        good = subprocess.Popen(
+            [uv_executable(), "run", "dg", "launch", "--assets", "*"], cwd=dest,
+            env={**product_env(), **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True,
+        )
+        time.sleep(offset)
+        bad = subprocess.Popen(
+            [uv_executable(), "run", "python", str(script)], cwd=dest,
+            env={**product_env(), **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True,
+        )
+        good_out, bad_out = good.communicate(timeout=600)[0], bad.communicate(timeout=600)[0]
+        # Each run builds the rows of whichever ingestion landed last before its dbt step:
+        # a run that built the zero-unit order fails that rule's check, and only that one.
+        bad_built = "BAD RUN failed failed checks: ['quantity_is_positive']" in bad_out
+        assert bad_built or "BAD RUN succeeded failed checks: []" in bad_out, bad_out[-3000:]
+        good_built = good.returncode == 0
+        if not good_built:
+            assert "Asset check 'quantity_is_positive' on 'sales/fct_orders' did not pass" in (
+                good_out
+            ), good_out[-3000:]
+        outcomes[offset] = (good_built, bad_built)
+        assert _zero_quantities(data / "published") == 0, (offset, good_out[-3000:])
+    print(f"(A published, B refused) by offset in s: {outcomes}")
+    # The bad row was in play: some run built it, and its checks stopped it.
+    assert any(not a or b for a, b in outcomes.values()), outcomes
+    rerun = uv("run", "dg", "launch", "--assets", "*", cwd=dest, env=env)
+    assert "Published 3000 rows of orders" in rerun.stdout + rerun.stderr
+    assert _zero_quantities(data / "published") == 0
