@@ -71,9 +71,8 @@ INVALID = [
     ("owner_email", "sales@", "email address"),
     ("owner_email", "sales@example", "email address"),
     ("owner_email", "sales team@example.com", "email address"),
-    ("owner_email", "data@example.engineering", "2 to 7 letters"),
-    # Dagster refuses to load an asset whose owner is one of these addresses.
-    ("owner_email", "growth@corp.technology", "2 to 7 letters"),
+    ("owner_email", "data@example.x", "2 to 63 letters"),
+    ("owner_email", "data@example.com2", "2 to 63 letters"),
     ("owner_email", "-team@example.com", "email address"),
     ("owner_email", ".team@example.com", "email address"),
     ("owner_email", "+team@example.com", "email address"),
@@ -119,6 +118,9 @@ VALID = [
     ("owner_email", "first.last+data@corp.example.co.uk"),
     ("owner_email", "_team@example.com"),
     ("owner_email", "growth@corp.digital"),
+    # Longer than Dagster takes for an asset owner: the team alone owns the assets.
+    ("owner_email", "growth@corp.technology"),
+    ("owner_email", "data@example.engineering"),
     ("freshness_sla_hours", 1),
     ("freshness_sla_hours", 8760),
 ]

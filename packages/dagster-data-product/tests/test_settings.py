@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from dagster_data_product.automation import refresh_cron
-from dagster_data_product.settings import ProductError, product_of
+from dagster_data_product.settings import ProductError, asset_owners, product_of
 from dagster_data_product.version import VersionMismatch, check_template_version
 
 DEFS = """\
@@ -97,3 +98,24 @@ def test_commits_after_a_release_count_as_that_release(tmp_path: Path) -> None:
 def test_a_render_from_an_untagged_commit_names_no_release(tmp_path: Path) -> None:
     root = make_product(tmp_path / "p", **{".copier-answers.yml": "_commit: 1db4d0e\n"})
     check_template_version(root, installed="9.9.9")
+
+
+@pytest.mark.parametrize(
+    ("email", "owners"),
+    [
+        ("data@example.com", ["team:data", "data@example.com"]),
+        ("first.last+x@corp.example.co.uk", ["team:data", "first.last+x@corp.example.co.uk"]),
+        # Dagster refuses these as owners: the team alone owns the assets.
+        ("data@corp.technology", ["team:data"]),
+        ("data@example.engineering", ["team:data"]),
+        ("", ["team:data"]),
+    ],
+)
+def test_the_team_owns_assets_with_the_addresses_dagster_takes(email, owners) -> None:
+    assert asset_owners("data", email) == owners
+    for owner in owners:
+        # What Dagster itself checks when an asset spec names an owner.
+        dg.AssetSpec("x", owners=[owner])
+    if len(owners) == 1 and email:
+        with pytest.raises(Exception, match="Invalid owner"):
+            dg.AssetSpec("x", owners=[email])

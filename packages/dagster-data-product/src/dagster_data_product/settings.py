@@ -48,6 +48,21 @@ def _absolute(name: str, default: Path) -> Path:
     return path
 
 
+#: An address Dagster takes for an asset owner (its own check: a first character that is a
+#: letter, a digit or _, and a last part of 2 to 7 letters).
+_DAGSTER_EMAIL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._%+-]*@[A-Za-z0-9.-]+\.[A-Za-z]{2,7}")
+
+
+def asset_owners(team: str, email: str) -> list[str]:
+    """A contract's team and owner address as Dagster's asset owners.
+
+    An address Dagster would refuse (a longer last part, such as .technology) stays in the
+    contract and the catalog, and the team alone owns the assets.
+    """
+    owners = [f"team:{team}"] if team else []
+    return owners + ([email] if email and _DAGSTER_EMAIL.fullmatch(email) else [])
+
+
 @dataclass(frozen=True)
 class Product:
     """One data product: where its files are and the answers it was rendered with.
@@ -94,9 +109,7 @@ class Product:
     @property
     def owners(self) -> list[str]:
         """The owning team and its address, as Dagster records owners."""
-        contract = self.contract
-        owners = [f"team:{contract.owner_team}"] if contract.owner_team else []
-        return owners + ([contract.owner_email] if contract.owner_email else [])
+        return asset_owners(self.contract.owner_team, self.contract.owner_email)
 
     @property
     def slug(self) -> str:

@@ -4,14 +4,9 @@ In a workspace holding both products, the producer's publishing asset and this
 declaration share one key, so the two graphs join into one lineage.
 """
 
-import re
-
 import dagster as dg
 
-from .settings import Product
-
-# Dagster accepts an owner that is an email (top-level domain of 2 to 7 letters) or a team.
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,7}")
+from .settings import Product, asset_owners
 
 
 def upstream_definitions(product: Product) -> dg.Definitions:
@@ -19,9 +14,7 @@ def upstream_definitions(product: Product) -> dg.Definitions:
     specs = []
     for upstream in product.upstreams():
         contract = upstream.contract
-        owners = [f"team:{contract.owner_team}"] if contract.owner_team else []
-        if _EMAIL.fullmatch(contract.owner_email):
-            owners.append(contract.owner_email)
+        owners = asset_owners(contract.owner_team, contract.owner_email)
         for port in upstream.ports:
             specs.append(
                 dg.AssetSpec(
