@@ -105,7 +105,8 @@ def test_readme_answers_how_do_i(copie, with_example_pipeline: bool) -> None:
     for heading in HOW_DO_I:
         assert f"\n{heading}\n" in readme, heading
     # The steps name the commands that do the work.
-    for command in ["uv run contract check", "uv run contract catalog", "UPDATE_SNAPSHOTS=1",
+    for command in ["uv run contract check", "uv run contract catalog", "uv run contract dbt",
+                    "UPDATE_SNAPSHOTS=1",
                     "uv run contract upstreams", "uv run contract diff"]:
         assert command in readme, command
     # dbt by hand: ingestion first, then from dbt/ or from the root.
