@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .model import Contract, ContractError, Port, QualityRule
+from .model import YAML_LOADER, Contract, ContractError, Port, QualityRule
 
 #: The command that writes the files, as error messages name it.
 WRITE_COMMAND = "uv run contract dbt"
@@ -338,7 +338,10 @@ def _other_entries(dbt_dir: Path, expected: dict[Path, str], models: set[str]) -
     for path in sorted((dbt_dir / "models").rglob("*.yml")):
         if path in expected:
             continue
-        document = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text()
+        if not any(model in text for model in models):
+            continue  # most files: parsed only when they could name a port's model
+        document = yaml.load(text, Loader=YAML_LOADER) or {}
         for model in document.get("models") or []:
             if model.get("name") in models:
                 found.append(
