@@ -44,6 +44,16 @@ report = {
     ),
     "marts": {},
     "published": {},
+    # Each published port's column profile, as its publishing step recorded it.
+    "profiles": {
+        e.asset_key.to_user_string(): {
+            key: getattr(value, "value", value)
+            for key, value in e.materialization.metadata.items()
+            if key.startswith("profile/") or key == "dagster/row_count"
+        }
+        for e in result.get_asset_materialization_events()
+        if "published" in e.asset_key.path
+    },
 }
 product = product_of(".")
 contract = product.contract
@@ -157,3 +167,18 @@ def test_marts_hold_the_same_rows_on_both_engines(reports: dict[str, dict]) -> N
 def test_spark_run_leaves_the_duckdb_file_alone(reports: dict[str, dict]) -> None:
     assert not (Path(reports["root"]["path"]) / "unused.duckdb").exists()
     assert not (Path(reports["root"]["path"]) / "unused-published").exists()
+
+
+def test_ports_are_profiled_alike_on_both_engines(reports: dict[str, dict]) -> None:
+    """The profile query runs on Spark too, and the same rows give the same profile."""
+    duckdb_profiles, spark_profiles = reports["duckdb"]["profiles"], reports["spark"]["profiles"]
+    assert sorted(spark_profiles) == ["sales/published/customers", "sales/published/orders"]
+    for port, profile in spark_profiles.items():
+        assert profile["dagster/row_count"] > 0, port
+        expected = duckdb_profiles[port]
+        assert sorted(profile) == sorted(expected), port
+        for key, value in expected.items():
+            if isinstance(value, float):
+                assert profile[key] == pytest.approx(value, rel=1e-6), (port, key)
+            else:
+                assert profile[key] == value, (port, key)
