@@ -19,6 +19,7 @@ from dagster_data_product.contract.dbt import (
     write_dbt_files,
 )
 from dagster_data_product.contract.model import ContractError, load_contract
+from dagster_data_product.dbt.process import release_duckdb
 
 
 def _property(name: str, physical_type: str, **more) -> dict:
@@ -147,9 +148,7 @@ def _build(root: Path, bad: bool) -> dict[str, tuple[str, int]]:
              "--vars", f"{{bad: {str(bad).lower()}}}"]
         )
     finally:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-        DuckDBConnectionManager.close_all_connections()
+        release_duckdb()
         os.chdir(working)
     assert result.exception is None, result.exception
     return {

@@ -102,6 +102,7 @@ def stage_audited(
     """
     names = check_names(product.contract, product.warehouse)
     lineage = lineage_of(product)
+    audited = []
     for port in product.contract.ports:
         key = port_key(product, port)
         results = checked.get(key)
@@ -113,10 +114,13 @@ def stage_audited(
             warn=context.log.warning,
         ).start()
         run.complete(inputs=[model_data(product, port, sorted(results.items()))])
-        if not all(results.get(name) for name in names[port.name]):
-            continue
-        schema, table = relation(port.model)
-        with connect(product) as wh:
+        if all(results.get(name) for name in names[port.name]):
+            audited.append(port)
+    if not audited:
+        return
+    with connect(product) as wh:
+        for port in audited:
+            schema, table = relation(port.model)
             wh.stage(schema, table, port.name, product.contract.published_file(port),
                      context.run.run_id)
 

@@ -243,9 +243,14 @@ def _generic(test: RuleTest) -> dict[str, Any]:
     return {test.generic: body}
 
 
-def render_model_yaml(contract: Contract, port: Port, engine: str) -> str:
-    """The YAML of the port's dbt model, as `contract dbt` writes it."""
-    tests = [t for t in rule_tests(contract, port, engine) if t.generic]
+def render_model_yaml(
+    contract: Contract, port: Port, engine: str, tests: list[RuleTest] | None = None
+) -> str:
+    """The YAML of the port's dbt model, as `contract dbt` writes it (`tests`: the port's
+    `rule_tests`, when the caller has them already)."""
+    if tests is None:
+        tests = rule_tests(contract, port, engine)
+    tests = [t for t in tests if t.generic]
     key = set(port.primary_key)
     columns = []
     for column in port.columns:
@@ -300,12 +305,13 @@ def generated_files(contract: Contract, dbt_dir: Path, engine: str) -> dict[Path
                 f"port {port.name}: no dbt model {port.model}.sql under {dbt_dir / 'models'} "
                 f"(the port's customProperties dbtModel): write the model, then `{WRITE_COMMAND}`"
             )
-        files[sql.with_suffix(".yml")] = render_model_yaml(contract, port, engine)
         tests = rule_tests(contract, port, engine)
+        files[sql.with_suffix(".yml")] = render_model_yaml(contract, port, engine, tests)
         names = [test.name for test in tests]
-        for name in sorted({name for name in names if names.count(name) > 1}):
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
             raise ContractError(
-                f"{contract.path.name}: port {port.name} has two checks named {name!r} (a "
+                f"{contract.path.name}: port {port.name} has two checks named {twice[0]!r} (a "
                 "quality rule's name is also the name of a check the port's properties imply): "
                 "rename the rule"
             )
@@ -319,10 +325,9 @@ def generated_files(contract: Contract, dbt_dir: Path, engine: str) -> dict[Path
                     f"also a rule of port {singular[test.name]}: every rule needs its own name"
                 )
             singular[test.name] = port.name
-            if test.observed is not None:
-                files[dbt_dir / RULE_TESTS / f"{test.name}.sql"] = render_rule_test(
-                    contract, port, test
-                )
+            files[dbt_dir / RULE_TESTS / f"{test.name}.sql"] = render_rule_test(
+                contract, port, test
+            )
     return files
 
 

@@ -9,6 +9,7 @@ its own runner (`runner.py`).
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..settings import Product
 
@@ -32,6 +33,23 @@ def export_profile_environment(product: Product) -> None:
         os.environ.setdefault(name, value)
 
 
+def _invoke(product: Product, args: list[str], project_dir: Path | None = None) -> Any:
+    """Run dbt with `args` in this process against the product's dbt project (or
+    `project_dir`); dbt's result. The DuckDB file and the working folder are as before."""
+    from dbt.cli.main import dbtRunner
+
+    export_profile_environment(product)
+    folder = str(project_dir or product.dbt_dir)
+    working_folder = os.getcwd()
+    try:
+        return dbtRunner().invoke(
+            [*args, "--quiet", "--project-dir", folder, "--profiles-dir", folder]
+        )
+    finally:
+        release_duckdb()
+        os.chdir(working_folder)
+
+
 def run_dbt(product: Product, *command: str, project_dir: Path | None = None) -> None:
     """Run a dbt command in this process against the product's dbt project (or `project_dir`).
 
@@ -39,19 +57,10 @@ def run_dbt(product: Product, *command: str, project_dir: Path | None = None) ->
     2.4 s, more than most commands of a small project take). Raises RuntimeError naming the
     command and the folder when dbt reports a failure; dbt's own messages are printed above.
     """
-    from dbt.cli.main import dbtRunner
-
-    export_profile_environment(product)
-    folder = str(project_dir or product.dbt_dir)
-    try:
-        result = dbtRunner().invoke(
-            [*command, "--quiet", "--project-dir", folder, "--profiles-dir", folder]
-        )
-    finally:
-        release_duckdb()
+    result = _invoke(product, list(command), project_dir)
     if not result.success:
         raise RuntimeError(
-            f"`dbt {' '.join(command)}` failed in {folder}: "
+            f"`dbt {' '.join(command)}` failed in {project_dir or product.dbt_dir}: "
             f"{result.exception or 'see the errors above'}"
         )
 
@@ -63,26 +72,19 @@ def test_statuses(product: Product, model: str) -> dict[str, str]:
     are read where the step's dbt build reads them. Tests named alike on other models are
     left out. Raises RuntimeError when dbt cannot run at all.
     """
-    from dbt.cli.main import dbtRunner
-
     from ..contract.upstreams import published_vars
 
-    export_profile_environment(product)
-    folder = str(product.dbt_dir)
     # The dbt step's target folder: its partial parse spares this command a full parse.
     target = str(product.dbt_dir / "target" / "run")
-    working_folder = os.getcwd()
-    try:
-        result = dbtRunner().invoke(
-            ["test", "--select", model, "--quiet", "--project-dir", folder,
-             "--profiles-dir", folder, "--target-path", target, "--log-path", target,
-             *published_vars(product.upstreams())]
-        )
-    finally:
-        release_duckdb()
-        os.chdir(working_folder)
+    result = _invoke(
+        product,
+        ["test", "--select", model, "--target-path", target, "--log-path", target,
+         *published_vars(product.upstreams())],
+    )
     if result.exception is not None or result.result is None:
-        raise RuntimeError(f"`dbt test --select {model}` could not run in {folder}: {result.exception}")
+        raise RuntimeError(
+            f"`dbt test --select {model}` could not run in {product.dbt_dir}: {result.exception}"
+        )
     statuses = {}
     for item in result.result.results:
         node = item.node
