@@ -366,3 +366,114 @@ def test_a_run_never_publishes_what_an_overlapping_run_built(demo_product, tmp_p
     rerun = uv("run", "dg", "launch", "--assets", "*", cwd=dest, env=env)
     assert "Published 3000 rows of orders" in rerun.stdout + rerun.stderr
     assert _zero_quantities(data / "published") == 0
+
+
+RUN_RECORD = """\
+import json, sys
+import dagster as dg
+
+with dg.DagsterInstance.get() as instance:
+    run = instance.get_run_records(limit=1)[0].dagster_run
+    logs = instance.all_logs(run.run_id)
+print(json.dumps({
+    "status": run.status.value,
+    "materialized": sorted(
+        e.dagster_event.asset_key.to_user_string() for e in logs
+        if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    ),
+    "checks": sorted(
+        [e.dagster_event.event_specific_data.asset_key.to_user_string(),
+         e.dagster_event.event_specific_data.check_name,
+         e.dagster_event.event_specific_data.passed,
+         e.step_key] for e in logs
+        if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ),
+    "steps": {
+        e.step_key: e.dagster_event.event_type.value for e in logs
+        if e.dagster_event and e.step_key and e.dagster_event.event_type in (
+            dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
+    },
+}))
+"""
+
+STEP_SIZES = """\
+import json
+from sales_orders.definitions import defs
+
+print(json.dumps({
+    a.op.name: [s.key.to_user_string() for s in a.specs]
+    for a in defs().assets if a.op.name.startswith("sales_dbt_models")
+}))
+"""
+
+EXTRA_MODELS = {
+    "extra_ok.sql": "select 1 as one\n",
+    "extra_broken.sql": "select * from {{ ref('stg_orders') }} where no_such_column = 1\n",
+    "extra_after_broken.sql": "select * from {{ ref('extra_broken') }}\n",
+}
+
+
+def steps_now(product: Path, script: Path) -> dict[str, list[str]]:
+    """The dbt steps of the product's definitions as loaded now: op name → asset keys."""
+    return json.loads(uv("run", "python", str(script), cwd=product).stdout)
+
+
+def _last_run(product: Path, env: dict[str, str], tmp_path: Path) -> dict:
+    script = tmp_path / "last_run.py"
+    script.write_text(RUN_RECORD)
+    return json.loads(uv("run", "python", str(script), cwd=product, env=env).stdout)
+
+
+def test_a_large_project_runs_as_steps_and_a_failure_stops_only_its_readers(
+    demo_product, tmp_path: Path
+) -> None:
+    """With `max_assets_per_step: 1` every model is a step of its own: the same assets and
+    checks as one step; dbt's relationships test (fct_orders → dim_customers) runs once, in
+    fct_orders' step, after both; a broken model stops only the model reading it; and a run
+    of one model builds only that model and runs only its checks."""
+    dest, _ = demo_product
+    defs_yaml = dest / "src" / "sales_orders" / "defs" / "dbt" / "defs.yaml"
+    extra = dest / "dbt" / "models" / "extra"
+    original = defs_yaml.read_text()
+    env, data = own_instance(dest, tmp_path)
+    script = tmp_path / "step_sizes.py"
+    script.write_text(STEP_SIZES)
+    whole = steps_now(dest, script)
+    assert list(whole) == ["sales_dbt_models"]
+    try:
+        defs_yaml.write_text(original.replace("attributes:", "attributes:\n  max_assets_per_step: 1"))
+        steps = steps_now(dest, script)
+        assert all(len(keys) == 1 for keys in steps.values()), steps
+        assert sorted(k for keys in steps.values() for k in keys) == sorted(whole["sales_dbt_models"])
+        assert "sales_dbt_models__marts_1" in steps and "sales_dbt_models__staging_3" in steps
+
+        extra.mkdir()
+        for name, sql in EXTRA_MODELS.items():
+            (extra / name).write_text(sql)
+        launch = uv("run", "dg", "launch", "--assets", "*", cwd=dest, env=env, check=False)
+        assert launch.returncode != 0, "a broken model must fail the run"
+        record = _last_run(dest, env, tmp_path)
+        assert record["status"] == "FAILURE"
+        broken = next(s for s, keys in steps_now(dest, script).items() if keys == ["sales/extra_broken"])
+        failed = [step for step, status in record["steps"].items() if status == "STEP_FAILURE"]
+        assert failed == [broken], record["steps"]
+        materialized = set(record["materialized"])
+        assert {"sales/extra_ok", "sales/fct_orders", "sales/dim_customers",
+                "sales/published/orders", "sales/published/customers"} <= materialized
+        assert not {"sales/extra_broken", "sales/extra_after_broken"} & materialized
+        relationships = [c for c in record["checks"] if c[1] == "customer_id_references_customers"]
+        assert len(relationships) == 1, record["checks"]
+        asset, _, passed, step = relationships[0]
+        assert (asset, passed) == ("sales/fct_orders", True)
+        assert step == next(s for s, keys in steps.items() if keys == ["sales/fct_orders"])
+        assert all(passed for _, _, passed, _ in record["checks"]), record["checks"]
+        assert (data / "published" / "orders.parquet").exists()
+
+        uv("run", "dg", "launch", "--assets", "sales/fct_orders", cwd=dest, env=env)
+        record = _last_run(dest, env, tmp_path)
+        assert record["materialized"] == ["sales/fct_orders"]
+        assert {asset for asset, *_ in record["checks"]} == {"sales/fct_orders"}
+        assert "customer_id_references_customers" in {name for _, name, *_ in record["checks"]}
+    finally:
+        defs_yaml.write_text(original)
+        shutil.rmtree(extra, ignore_errors=True)

@@ -5,6 +5,8 @@
   resource and the in-process executor.
 - `DbtModels` is dagster-dbt's `DbtProjectComponent` with the product's keys, owners,
   groups, automation and freshness; dbt runs on a thread, its events made by dagster-dbt.
+  A project of more than `max_assets_per_step` assets runs as several steps (see
+  `dbt/steps.py`).
 """
 
 from collections.abc import Mapping
@@ -22,6 +24,7 @@ from .contract.upstreams import published_vars
 from .dbt.manifest import load_manifest, model_relation
 from .dbt.process import export_profile_environment
 from .dbt.runner import build, selection
+from .dbt.steps import Step, plan_steps
 from .lineage import Data, ending, schema_facet, step_runs
 from .lineage import disabled as lineage_disabled
 from .ports import PUBLISHED, port_definitions, stage_audited
@@ -111,6 +114,15 @@ class DbtModels(DbtProjectComponent):
             description="What each materialization carries besides dbt's own results."
         ),
     ] = field(default_factory=lambda: ["row_count", "column_metadata"])
+    max_assets_per_step: Annotated[
+        int,
+        dg.Resolver.default(
+            description=(
+                "Most models, seeds and snapshots one step builds. A larger project runs as "
+                "several steps, cut by dbt folder in dependency order, each one dbt command."
+            )
+        ),
+    ] = 500
     prepare_if_dev: Annotated[
         bool,
         dg.Resolver.default(
@@ -131,7 +143,37 @@ class DbtModels(DbtProjectComponent):
             return dg.Definitions()  # a skeleton: no model yet
         if self.op is None:
             self.op = OpSpec(name=f"{self._product.domain}_dbt_models", pool=self._product.pool)
-        return super().build_defs_from_state(context, state_path)
+        if self.max_assets_per_step < 1:
+            raise ValueError(
+                f"max_assets_per_step of {context.path}/defs.yaml is {self.max_assets_per_step}:"
+                " a step must build at least one asset."
+            )
+        defs = super().build_defs_from_state(context, state_path)
+        (whole,) = defs.assets or ()
+        self._split = len(list(whole.specs)) > self.max_assets_per_step
+        if not self._split:
+            return defs
+        steps = plan_steps(list(whole.specs), list(whole.check_specs), self.max_assets_per_step)
+        return dg.Definitions(assets=[self._step_assets(whole, step) for step in steps])
+
+    def _step_assets(self, whole: dg.AssetsDefinition, step: Step) -> dg.AssetsDefinition:
+        """One step of a split project: dagster-dbt's multi-asset for part of the assets."""
+
+        @dg.multi_asset(
+            specs=step.specs,
+            check_specs=step.check_specs,
+            can_subset=True,
+            name=f"{whole.op.name}__{step.suffix}",
+            op_tags=whole.op.tags,
+            backfill_policy=whole.backfill_policy,
+            pool=self.op.pool if self.op else None,
+            # A check may belong to a model another step builds (see dbt/steps.py).
+            allow_arbitrary_check_specs=True,
+        )
+        def _step(context: dg.AssetExecutionContext):
+            yield from self.execute(context=context, dbt=DbtCliResource(self.dbt_project))
+
+        return _step
 
     def get_asset_spec(
         self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
@@ -173,7 +215,18 @@ class DbtModels(DbtProjectComponent):
 
     def get_cli_args(self, context: dg.AssetExecutionContext) -> list[str]:
         """`dbt build` (or the configured `cli_args`), with the published upstream ports' paths."""
-        return [*super().get_cli_args(context), *published_vars(self.product.upstreams())]
+        if getattr(self, "_split", False):
+            # dagster-dbt resolves templated arguments inside its own single multi-asset only.
+            if not all(isinstance(a, str) and "{{" not in a for a in self.cli_args):
+                raise dg.Failure(
+                    "cli_args with templates or option maps cannot be used by a dbt project run "
+                    f"as several steps (more than max_assets_per_step={self.max_assets_per_step}"
+                    " assets): write them as plain strings, or raise max_assets_per_step."
+                )
+            args = [str(a) for a in self.cli_args]
+        else:
+            args = super().get_cli_args(context)
+        return [*args, *published_vars(self.product.upstreams())]
 
     def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """`dbt build` of the step's selection on a thread; dagster-dbt makes its events.
@@ -193,7 +246,11 @@ class DbtModels(DbtProjectComponent):
         with ending(runs):
             _require_published_upstreams(context, product)
             export_profile_environment(product)
-            if product.active_engine() == "spark":
+            if product.active_engine() == "duckdb":
+                # A step may run before any other opened the warehouse (a model reading
+                # no source): dbt-duckdb creates the file, not its folder.
+                product.duckdb_path().parent.mkdir(parents=True, exist_ok=True)
+            elif product.active_engine() == "spark":
                 # Start the session dbt's `session` method will share (see warehouse.py).
                 from .warehouse import spark_session
 

@@ -136,15 +136,20 @@ def selection(
     translator: DagsterDbtTranslator,
     project: DbtProject,
 ) -> list[str]:
-    """dbt `--select` arguments for what the step must run; empty for everything.
+    """dbt arguments selecting what the step must run; empty for everything.
 
-    In-process, dbt takes its arguments as a list, so a selection of thousands of nodes
-    needs no selector file. What the step leaves out is found from the manifest: in a run
-    of part of the graph, the step's `assets_def` holds only the selected assets.
+    When the step runs part of the project (part of the graph, or one step of a project split
+    into several), its models are selected by name and each test that is one of its checks
+    explicitly; other tests run only when all the models they read are built here
+    (`--indirect-selection cautious`), and a check left out of the run is excluded. So a test
+    reading models of two steps runs once, in the step its check belongs to. In-process, dbt
+    takes its arguments as a list, so a selection of thousands of nodes needs no selector
+    file. What the step leaves out is found from the manifest: the step's `assets_def` holds
+    only its own assets.
     """
     selected_keys = context.selected_asset_keys
     selected_checks = context.selected_asset_check_keys
-    selectors, left_out = [], False
+    selectors, excluded, left_out = [], [], False
     for unique_id, node in manifest["nodes"].items():
         if node["resource_type"] in _MATERIALIZED_TYPES:
             if translator.get_asset_spec(manifest, unique_id, project).key in selected_keys:
@@ -155,11 +160,12 @@ def selection(
             key = _check_key(manifest, translator, project, unique_id)
             if key is None:
                 continue  # not a check: dbt runs it with the models it tests
-            if key not in selected_checks:
-                left_out = True
-            elif key.asset_key not in selected_keys:
-                # A check run on its own, e.g. re-executed from the UI.
+            if key in selected_checks:
                 selectors.append(_fqn_selector(node))
+            else:
+                left_out = True
+                if key.asset_key in selected_keys:
+                    excluded.append(_fqn_selector(node))
     if not left_out:
         return []
     if not selectors:
@@ -167,7 +173,10 @@ def selection(
             "None of the step's selected assets and checks is in the dbt manifest: it "
             "changed after the run's definitions were loaded. Launch the run again."
         )
-    return ["--select", *selectors]
+    return [
+        "--select", *selectors, *(["--exclude", *excluded] if excluded else []),
+        "--indirect-selection", "cautious",
+    ]
 
 
 def _check_key(
