@@ -258,7 +258,8 @@ class DbtModels(DbtProjectComponent):
             args = self.get_cli_args(context)
             args += selection(context, manifest, self.translator, self.dbt_project)
             events = build(
-                context, args, manifest, self.translator, self.dbt_project, self.include_metadata
+                context, args, manifest, self.translator, self.dbt_project, self.include_metadata,
+                reuse_parse=getattr(self, "_split", False),
             )
             checked: dict[dg.AssetKey, dict[str, bool]] = {}
             failed = False
