@@ -126,3 +126,51 @@ def test_dependency_order_walks_long_chains_and_refuses_circles() -> None:
         dependency_order({"a": {"b"}, "b": {"a"}, "c": set()})
     with pytest.raises(ValueError, match="at least one asset"):
         plan_steps(chains(1, 1), [], size=0)
+
+
+def _matched(selectors: list[str], fqn: list[str]) -> bool:
+    """Whether dbt's `fqn:` method selects a node with this fqn."""
+    from dbt.graph.selector_methods import QualifiedNameSelectorMethod
+
+    method = QualifiedNameSelectorMethod.__new__(QualifiedNameSelectorMethod)
+    return any(method.node_is_match(s.removeprefix("fqn:"), fqn, False) for s in selectors)
+
+
+def test_compact_selectors_select_exactly_the_steps_models_in_dbt() -> None:
+    """A step names its models to dbt by folder and name prefix; dbt's own matching then
+    selects those models and nothing else: no other model, test or deeper folder."""
+    import random
+
+    from dagster_data_product.dbt.runner import compact_selectors
+
+    project = "proj"
+    models = [[project, "gen", "layer_0", f"gen_{i:05d}"] for i in range(300)]
+    models += [[project, "gen", "layer_1", f"gen_{i:05d}"] for i in range(300, 600)]
+    models += [[project, "marts", "fct_orders"], [project, "marts", "fct_orders_daily"],
+               [project, "marts", "dim_customers"], [project, "marts", "deep", "fct_x"]]
+    tests = [[project, "marts", "not_null_fct_orders_id"], [project, "gen", "layer_0", "gen_1"]]
+    unit_tests = [[project, "marts", "fct_orders", "a_unit_test"]]
+    manifest = {
+        "nodes": {f"n{i}": {"fqn": fqn} for i, fqn in enumerate(models + tests)},
+        "unit_tests": {"u": {"fqn": unit_tests[0]}},
+    }
+    rng = random.Random(7)
+    cases = [
+        models[:600],  # two whole folders
+        models[40:170] + models[310:420],  # a run of names in each folder
+        rng.sample(models, 77),
+        [models[-4]],  # fct_orders but not fct_orders_daily
+        models[-3:],  # fct_orders_daily, dim_customers and the deeper folder's model
+    ]
+    sizes = []
+    for wanted in cases:
+        selectors = compact_selectors(manifest, [tuple(f) for f in wanted])
+        chosen = [f for f in models + tests if _matched(selectors, f)]
+        assert sorted(chosen) == sorted(wanted), selectors
+        sizes.append(len(selectors))
+    # Whole folders are one pattern each (layer_0 also holds a test named gen_1); runs of
+    # names a few patterns; scattered names one selector each, as before.
+    assert compact_selectors(manifest, [tuple(f) for f in models[:600]]) == [
+        "fqn:proj.gen.layer_0.gen_0*", "fqn:proj.gen.layer_1.*",
+    ]
+    assert sizes[1] == 24 and sizes[2] == 77  # against 240 and 77 names

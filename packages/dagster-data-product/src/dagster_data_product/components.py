@@ -137,6 +137,8 @@ class DbtModels(DbtProjectComponent):
     def build_defs_from_state(self, context: dg.ComponentLoadContext, state_path: Any):
         self._product = product_of(context.project_root)
         self._specs: dict[tuple[int, str], dg.AssetSpec] = {}
+        self._split = False  # whether the project runs as several steps (dbt/steps.py)
+        self._datasets: tuple[Mapping[str, Any], dict[dg.AssetKey, Data]] | None = None
         export_profile_environment(self._product)
         manifest = load_manifest(self._product)
         if not any(n["resource_type"] in _MATERIALIZED_TYPES for n in manifest["nodes"].values()):
@@ -215,7 +217,7 @@ class DbtModels(DbtProjectComponent):
 
     def get_cli_args(self, context: dg.AssetExecutionContext) -> list[str]:
         """`dbt build` (or the configured `cli_args`), with the published upstream ports' paths."""
-        if getattr(self, "_split", False):
+        if self._split:
             # dagster-dbt resolves templated arguments inside its own single multi-asset only.
             if not all(isinstance(a, str) and "{{" not in a for a in self.cli_args):
                 raise dg.Failure(
@@ -259,7 +261,7 @@ class DbtModels(DbtProjectComponent):
             args += selection(context, manifest, self.translator, self.dbt_project)
             events = build(
                 context, args, manifest, self.translator, self.dbt_project, self.include_metadata,
-                reuse_parse=getattr(self, "_split", False),
+                reuse_parse=self._split,
             )
             checked: dict[dg.AssetKey, dict[str, bool]] = {}
             failed = False
@@ -283,8 +285,11 @@ class DbtModels(DbtProjectComponent):
         """Every node of the manifest as a dataset, with the columns its YAML declares.
 
         dbt-core records no column-level lineage in its manifest, so the models' events carry
-        their schema but no column lineage facet.
+        their schema but no column lineage facet. Worked out once per manifest: every step of
+        a split project would otherwise pay for the whole project.
         """
+        if self._datasets is not None and self._datasets[0] is manifest:
+            return self._datasets[1]
         datasets = {}
         for unique_id, node in [*manifest["nodes"].items(), *manifest["sources"].items()]:
             if node["resource_type"] not in {*_MATERIALIZED_TYPES, "source"}:
@@ -295,6 +300,7 @@ class DbtModels(DbtProjectComponent):
                 (c["name"], c.get("data_type"), c.get("description")) for c in columns
             )
             datasets[key] = Data(tuple(key.path), {"schema": facet} if facet else {})
+        self._datasets = (manifest, datasets)
         return datasets
 
 
