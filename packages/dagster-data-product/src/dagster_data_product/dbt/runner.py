@@ -156,6 +156,32 @@ def _cover(prefix: str, names: list[str], wanted: set[str]) -> list[str]:
     return patterns
 
 
+_Cache = dict[int, tuple[Mapping[str, Any], Any]]
+_FOLDERS: _Cache = {}
+_NODE_KEYS: _Cache = {}
+
+
+def _per_manifest(cache: _Cache, manifest: Mapping[str, Any], compute) -> Any:
+    """`compute(manifest)`, worked out once per manifest: every step of a split project
+    reads the whole manifest, and would otherwise pay for the whole project again."""
+    found = cache.get(id(manifest))
+    if found is None or found[0] is not manifest:
+        cache.clear()
+        found = cache[id(manifest)] = (manifest, compute(manifest))
+    return found[1]
+
+
+def _folders(manifest: Mapping[str, Any]) -> dict[tuple[str, ...], list[str]]:
+    """For each fqn prefix, the sorted rest of every fqn under it that dbt's `fqn:` matches."""
+    universe: dict[tuple[str, ...], set[str]] = {}
+    for section in _FQN_SECTIONS:
+        for node in (manifest.get(section) or {}).values():
+            fqn = node.get("fqn") or []
+            for cut in range(1, len(fqn)):
+                universe.setdefault(tuple(fqn[:cut]), set()).add(".".join(fqn[cut:]))
+    return {folder: sorted(rest) for folder, rest in universe.items()}
+
+
 def compact_selectors(manifest: Mapping[str, Any], fqns: list[tuple[str, ...]]) -> list[str]:
     """`fqn:` selectors matching exactly the nodes of `fqns` among the manifest's, in few words.
 
@@ -166,18 +192,13 @@ def compact_selectors(manifest: Mapping[str, Any], fqns: list[tuple[str, ...]]) 
     (`gen_000*`, `gen_001*`, ...) for a run of names, wherever the pattern matches nothing
     else dbt's `fqn:` method would (other models, tests, unit tests, deeper folders).
     """
-    universe: dict[tuple[str, ...], list[str]] = {}
-    for section in _FQN_SECTIONS:
-        for node in (manifest.get(section) or {}).values():
-            fqn = node.get("fqn") or []
-            for cut in range(1, len(fqn)):
-                universe.setdefault(tuple(fqn[:cut]), []).append(".".join(fqn[cut:]))
+    universe = _per_manifest(_FOLDERS, manifest, _folders)
     wanted: dict[tuple[str, ...], set[str]] = {}
     for fqn in fqns:
         wanted.setdefault(tuple(fqn[:-1]), set()).add(fqn[-1])
     selectors = []
     for folder, names in wanted.items():
-        under = sorted(set(universe.get(folder, [])))
+        under = universe.get(folder, [])
         if not folder or any(_WILDCARDS & set(n) for n in under):
             selectors += ["fqn:" + ".".join((*folder, name)) for name in sorted(names)]
             continue
@@ -234,9 +255,6 @@ def selection(
     ]
 
 
-_NODE_KEYS: dict[int, tuple[Mapping[str, Any], tuple[list, list]]] = {}
-
-
 def _node_keys(
     manifest: Mapping[str, Any], translator: DagsterDbtTranslator, project: DbtProject
 ) -> tuple[list[tuple[tuple[str, ...], dg.AssetKey]], list[tuple[str, dg.AssetCheckKey]]]:
@@ -246,9 +264,14 @@ def _node_keys(
     Every step of a split project selects from the whole manifest; working the keys out
     again in each step would cost each step the size of the project.
     """
-    found = _NODE_KEYS.get(id(manifest))
-    if found is not None and found[0] is manifest:
-        return found[1]
+    return _per_manifest(
+        _NODE_KEYS, manifest, lambda m: _keys_of_nodes(m, translator, project)
+    )
+
+
+def _keys_of_nodes(
+    manifest: Mapping[str, Any], translator: DagsterDbtTranslator, project: DbtProject
+) -> tuple[list[tuple[tuple[str, ...], dg.AssetKey]], list[tuple[str, dg.AssetCheckKey]]]:
     assets, checks = [], []
     for unique_id, node in manifest["nodes"].items():
         if node["resource_type"] in _MATERIALIZED_TYPES:
@@ -258,8 +281,6 @@ def _node_keys(
             check_key = _check_key(manifest, translator, project, unique_id)
             if check_key is not None:  # otherwise dbt runs it with the models it tests
                 checks.append((_fqn_selector(node), check_key))
-    _NODE_KEYS.clear()
-    _NODE_KEYS[id(manifest)] = (manifest, (assets, checks))
     return assets, checks
 
 
