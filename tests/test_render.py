@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -27,6 +29,14 @@ def rendered_files(project: Path) -> list[Path]:
 ODCS_SCHEMA = json.loads(
     resources.files(open_data_contract_standard).joinpath("schema.json").read_text()
 )
+
+
+def contract_check(project: Path) -> subprocess.CompletedProcess:
+    """`contract check` in the product's folder, by the package this suite installs."""
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_data_product.cli", "check"],
+        check=False, cwd=project, capture_output=True, text=True, timeout=120,
+    )
 
 
 def assert_clean(project: Path) -> None:
@@ -295,6 +305,10 @@ def test_each_warehouse_renders(copie, warehouse: str) -> None:
             server[k] for k in ("path", "schema", "dataset", "database") if server.get(k)
         )
         assert str(where).lower() in ("published", "data/published/{model}.parquet"), server
+    # The package's own check agrees: the dbt files generated for this engine, the catalog,
+    # the descriptor, and the production server naming where the ports are published.
+    checked = contract_check(project)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_every_question_is_exercised() -> None:

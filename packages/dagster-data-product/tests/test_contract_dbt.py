@@ -174,6 +174,20 @@ def test_a_broken_rule_fails_its_own_test_and_no_other(project: Path) -> None:
     assert bad["amount_small"][0] == "pass"
 
 
+def test_on_snowflake_tests_name_columns_as_it_stores_them_and_judge_alike(project: Path) -> None:
+    """dbt creates a Snowflake table's columns unquoted, so in upper case: a quoted name in
+    a rule's SQL must be upper case there. The dev target (DuckDB) ignores the case of
+    quoted names: the same files give the same verdicts on it."""
+    contract = load_contract(project / "datacontract.yaml")
+    files = generated_files(contract, project / "dbt", "snowflake")
+    rules = "\n".join(text for path, text in files.items() if path.suffix == ".sql")
+    assert "adapter.quote('REGION')" in rules and "adapter.quote('AMOUNT')" in rules
+    assert "adapter.quote('region')" not in rules
+    write_dbt_files(contract, project / "dbt", "snowflake")
+    bad = _build(project, bad=True)
+    assert {name: failures for name, (status, failures) in bad.items() if status == "fail"} == BROKEN
+
+
 def test_generated_files_agree_until_one_is_edited(project: Path) -> None:
     contract = load_contract(project / "datacontract.yaml")
     dbt = project / "dbt"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from dagster_data_product.settings import Product, dbt_target
-from dagster_data_product.warehouse import DbApiWarehouse
+from dagster_data_product.warehouse import PRODUCTION_SERVERS, DbApiWarehouse, production_problems
 
 
 def _product(root: Path) -> Product:
@@ -40,7 +40,7 @@ def test_relative_spark_folders_are_refused(monkeypatch: pytest.MonkeyPatch) -> 
     [
         ("duckdb", 'it"s', '"it""s"'),
         ("trino", 'it"s', '"it""s"'),
-        ("snowflake", 'it"s', '"it""s"'),
+        ("snowflake", 'it"s', '"IT""S"'),
         ("spark", 'it"s', '`it"s`'),
         ("spark", "a`b", "`a``b`"),
         ("bigquery", "a`b", "`a\\`b`"),
@@ -48,3 +48,44 @@ def test_relative_spark_folders_are_refused(monkeypatch: pytest.MonkeyPatch) -> 
 )
 def test_identifiers_are_quoted_the_engines_way(engine: str, identifier: str, quoted: str) -> None:
     assert DbApiWarehouse(engine, None).quote(identifier) == quoted
+
+
+PRODUCTION = {
+    "spark": {"type": "hive", "database": "published"},
+    "trino": {"type": "trino", "host": "h", "catalog": "c", "schema": "published"},
+    "snowflake": {"type": "snowflake", "account": "a", "database": "d", "schema": "PUBLISHED"},
+    "bigquery": {"type": "bigquery", "project": "p", "dataset": "published"},
+}
+
+
+def _document(server: dict):
+    from open_data_contract_standard.model import OpenDataContractStandard
+    from products import contract_document
+
+    document = contract_document("sales", "orders")
+    document["servers"].append({"server": "production", "environment": "prod", **server})
+    return OpenDataContractStandard.model_validate(document)
+
+
+@pytest.mark.parametrize("engine", sorted(PRODUCTION))
+def test_the_production_server_must_name_where_ports_are_published(engine: str) -> None:
+    server = PRODUCTION[engine]
+    assert production_problems(_document(server), engine) == []
+    kind, field = PRODUCTION_SERVERS[engine]
+    assert server["type"] == kind
+    (problem,) = production_problems(_document({**server, field: "gold"}), engine)
+    assert problem.startswith(f"servers.production.{field}: 'gold', but the product publishes")
+    missing = {k: v for k, v in server.items() if k != field}
+    (problem,) = production_problems(_document(missing), engine)
+    assert problem.startswith(f"servers.production: no {field}")
+    # Names fold on every engine but BigQuery, whose dataset names keep their case.
+    folded = production_problems(_document({**server, field: "Published"}), engine)
+    assert bool(folded) == (engine == "bigquery")
+
+
+def test_a_production_server_of_another_engine_is_named() -> None:
+    (problem,) = production_problems(_document(PRODUCTION["snowflake"]), "trino")
+    assert problem.startswith("servers.production.type: 'snowflake', but the prod target runs on trino")
+    assert "of type 'trino'" in problem
+    # A DuckDB product publishes files; its other servers are its team's own business.
+    assert production_problems(_document(PRODUCTION["snowflake"]), "duckdb") == []

@@ -57,6 +57,16 @@ def _check(product: Product, path: Path | None) -> int:
     failures = dbt_disagreements(contract, product.dbt_dir, product.warehouse)
     for report in failures:
         print(f"The dbt files disagree with the contract:\n{report}\n", file=sys.stderr)
+    from .warehouse import production_problems
+
+    located = production_problems(contract.document, product.warehouse)
+    if located:
+        failures.append("servers")
+        print(
+            f"{contract.path.name} names another place for the published ports than the one "
+            "the product publishes to:\n" + "\n".join(f"  - {p}" for p in located),
+            file=sys.stderr,
+        )
     if not catalog_is_current(contract, product.warehouse):
         failures.append("catalog")
         print(

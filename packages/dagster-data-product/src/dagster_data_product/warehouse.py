@@ -22,6 +22,56 @@ from .settings import Product
 #: Schema holding the published output ports on engines that publish tables.
 PUBLISHED_SCHEMA = "published"
 
+#: For each engine that publishes tables: the type of its ODCS server and the server's
+#: field naming the schema the ports are published in.
+PRODUCTION_SERVERS = {
+    "spark": ("hive", "database"),
+    "trino": ("trino", "schema"),
+    "snowflake": ("snowflake", "schema"),
+    "bigquery": ("bigquery", "dataset"),
+}
+
+
+def production_problems(document: Any, engine: str) -> list[str]:
+    """How the contract's production servers disagree with where the product publishes.
+
+    A server of the contract other than `published` that is named `production` or has
+    `environment: prod` tells ODCS tools where the prod target's ports are: its type must be
+    the engine's, and it must name the schema the product publishes its tables in. On
+    BigQuery the dataset's case counts; the other engines fold names. A DuckDB product
+    publishes files only: its production servers are not the product's to judge.
+    """
+    if engine not in PRODUCTION_SERVERS:
+        return []
+    kind, field = PRODUCTION_SERVERS[engine]
+    problems = []
+    for server in document.servers or []:
+        if server.server == "published" or not (
+            server.server == "production" or server.environment == "prod"
+        ):
+            continue
+        where = f"servers.{server.server}"
+        if server.type != kind:
+            problems.append(
+                f"{where}.type: {server.type!r}, but the prod target runs on {engine} "
+                f"(`warehouse` in the DataProduct's defs.yaml): a {engine} product's ports are "
+                f"described by a server of type {kind!r}"
+            )
+            continue
+        value = getattr(server, "schema_" if field == "schema" else field) or ""
+        same = value == PUBLISHED_SCHEMA if engine == "bigquery" else (
+            value.lower() == PUBLISHED_SCHEMA
+        )
+        if not same:
+            expected = PUBLISHED_SCHEMA.upper() if engine == "snowflake" else PUBLISHED_SCHEMA
+            stated = f"{where}.{field}: {value!r}" if value else f"{where}: no {field}"
+            problems.append(
+                f"{stated}, but the product publishes its "
+                f"ports as tables in {field} {expected}: write `{field}: {expected}`, or ODCS "
+                "tools look for the ports where they are not"
+            )
+    return problems
+
 
 class Warehouse(Protocol):
     """What the product's Python steps need from an engine."""
@@ -104,11 +154,19 @@ _BACKTICK_ENGINES = {"spark", "bigquery"}
 
 
 class _Quoting:
-    """Identifier quoting in the engine's own way."""
+    """Identifier quoting in the engine's own way.
+
+    On Snowflake a name is quoted as the engine stores it unquoted, in upper case: dbt
+    creates the models' tables and columns unquoted (dbt-snowflake's default), and the
+    contract's `production` server names the schema PUBLISHED, so the product's own SQL
+    reaches the very tables dbt built and ODCS tools read.
+    """
 
     engine: str
 
     def quote(self, identifier: str) -> str:
+        if self.engine == "snowflake":
+            identifier = identifier.upper()
         mark = "`" if self.engine in _BACKTICK_ENGINES else '"'
         # BigQuery escapes its quote character with a backslash, the others by doubling it.
         escaped = ("\\" if self.engine == "bigquery" else mark) + mark

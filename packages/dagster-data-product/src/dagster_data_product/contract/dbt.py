@@ -93,14 +93,17 @@ def _ref(port: Port) -> str:
     return "{{ ref('" + port.model + "') }}"
 
 
-def _quoted(column: str) -> str:
-    # The adapter quotes the way its engine does (double quotes, backticks, ...).
-    return "{{ adapter.quote('" + column + "') }}"
+def _quoted(column: str, engine: str) -> str:
+    # The adapter quotes the way its engine does (double quotes, backticks, ...). Snowflake
+    # keeps the columns dbt creates unquoted in upper case, and a quoted name must match it;
+    # DuckDB, where the dev target runs, ignores the case of quoted names.
+    name = column.upper() if engine == "snowflake" else column
+    return "{{ adapter.quote('" + name + "') }}"
 
 
-def _quality_test(port: Port, rule: QualityRule, where: str) -> RuleTest:
+def _quality_test(port: Port, rule: QualityRule, where: str, engine: str) -> RuleTest:
     description = rule.description or f"Quality rule {rule.name} of port {port.name}."
-    table, column = _ref(port), _quoted(rule.column) if rule.column else ""
+    table, column = _ref(port), _quoted(rule.column, engine) if rule.column else ""
     valid = rule.arguments.get("validValues")
     if rule.metric == "invalidValues" and rule.arguments.get("pattern") is not None:
         raise ContractError(
@@ -183,8 +186,8 @@ def rule_tests(contract: Contract, port: Port, engine: str) -> list[RuleTest]:
             )
     if len(key) > 1:
         table = _ref(port)
-        columns = ", ".join(_quoted(c) for c in key)
-        any_null = " or ".join(f"{_quoted(c)} is null" for c in key)
+        columns = ", ".join(_quoted(c, engine) for c in key)
+        any_null = " or ".join(f"{_quoted(c, engine)} is null" for c in key)
         tests.append(
             RuleTest(
                 f"{port.name}_primary_key_is_unique",
@@ -199,7 +202,7 @@ def rule_tests(contract: Contract, port: Port, engine: str) -> list[RuleTest]:
             )
         )
     for rule in port.quality:
-        tests.append(_quality_test(port, rule, f"{where}, quality rule {rule.name}"))
+        tests.append(_quality_test(port, rule, f"{where}, quality rule {rule.name}", engine))
     return tests
 
 
