@@ -402,17 +402,32 @@ class _ExistingRelations:
     cycle: the warehouse then stays open in this process until a garbage collection runs.
     A relation that does not exist is reported here, before any query, by an error that
     holds nothing: dagster-dbt logs it and leaves the event's metadata as it would.
+
+    On DuckDB the columns of a whole schema come from one catalog query, the first time a
+    relation of that schema is asked for, not from one `describe` per relation. dagster-dbt
+    asks for each model's columns and its parents' once dbt has ended (see `run_dbt`), so
+    the warehouse no longer changes; one step asks for thousands of relations in a large
+    project. The names and types are DuckDB's catalog's, the very ones `describe` gives.
     Everything else is the adapter's own.
     """
 
     def __init__(self, adapter: Any):
         self._adapter = adapter
+        self._by_schema = adapter.type() == "duckdb"
+        self._schemas: dict[tuple[str, str], dict[str, list]] = {}
+        self._reading = threading.Lock()
 
     @classmethod
     def around(cls, adapter: Any) -> Any:
         return None if adapter is None else cls(adapter)
 
     def get_columns_in_relation(self, relation: Any) -> list:
+        if self._by_schema and relation.database and relation.schema:
+            tables = self._schema_columns(relation.database, relation.schema)
+            columns = tables.get(str(relation.identifier).lower())
+            if columns is None:
+                raise LookupError(f"{relation} does not exist in the warehouse")
+            return list(columns)
         found = self._adapter.get_relation(
             database=relation.database, schema=relation.schema, identifier=relation.identifier
         )
@@ -420,8 +435,32 @@ class _ExistingRelations:
             raise LookupError(f"{relation} does not exist in the warehouse")
         return self._adapter.get_columns_in_relation(found)
 
+    def _schema_columns(self, database: str, schema: str) -> dict[str, list]:
+        """Every table's and view's columns in one schema, by lower-cased name, in order."""
+        key = (database.lower(), schema.lower())
+        with self._reading:
+            if key not in self._schemas:
+                _, rows = self._adapter.execute(
+                    "select table_name, column_name, data_type from duckdb_columns()"
+                    f" where lower(database_name) = {_literal(key[0])}"
+                    f" and lower(schema_name) = {_literal(key[1])}"
+                    " order by table_name, column_index",
+                    fetch=True,
+                )
+                tables: dict[str, list] = {}
+                for table, column, data_type in rows:
+                    tables.setdefault(str(table).lower(), []).append(
+                        self._adapter.Column(column, data_type, None, None, None)
+                    )
+                self._schemas[key] = tables
+            return self._schemas[key]
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._adapter, name)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _close(adapter: Any) -> None:
