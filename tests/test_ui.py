@@ -57,6 +57,9 @@ EXPECTED_ASSETS = [
 SERVER_START_TIMEOUT = 180
 GRAPH_TIMEOUT = 120
 SHUTDOWN_GRACE = 30
+PLOTS_TIMEOUT = 60
+#: Runs of every asset before the UI starts.
+PUBLISHES = 2
 
 # Telemetry off keeps dg dev offline; nux off keeps the UI's first-visit newsletter dialog
 # from covering the graph.
@@ -66,6 +69,8 @@ DAGSTER_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 class DagsterUI(NamedTuple):
     url: str
     log: Path
+    #: The name of the folder the product was rendered into.
+    folder: str
 
 
 def free_port() -> int:
@@ -159,6 +164,11 @@ def dagster_ui(request, copie_session, tmp_path_factory: pytest.TempPathFactory)
 
     home = tmp_path_factory.mktemp("dagster-home")
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    env = {**product_env(), "DAGSTER_HOME": str(home)}
+    # Two runs on the instance the UI shows: each port is published twice, so each statistic
+    # of its profile is a plot of two points.
+    for _ in range(PUBLISHES):
+        uv("run", "dg", "launch", "--assets", "*", cwd=project, env=env)
     log_path = home / "dg-dev.log"
     port = free_port()
     executable = os.environ.get("UV") or shutil.which("uv")
@@ -166,7 +176,7 @@ def dagster_ui(request, copie_session, tmp_path_factory: pytest.TempPathFactory)
         process = start_in_new_session(
             [executable, "run", "dg", "dev", "--port", str(port), "--host", "127.0.0.1"],
             cwd=project,
-            env={**product_env(), "DAGSTER_HOME": str(home)},
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -174,7 +184,7 @@ def dagster_ui(request, copie_session, tmp_path_factory: pytest.TempPathFactory)
     request.addfinalizer(lambda: stop_process_group(process))
     url = f"http://127.0.0.1:{port}"
     wait_until_serving(url, process, log_path)
-    return DagsterUI(url, log_path)
+    return DagsterUI(url, log_path, project.name)
 
 
 def drawn_names(driver: webdriver.Chrome) -> Counter[str]:
@@ -188,16 +198,66 @@ def drawn_names(driver: webdriver.Chrome) -> Counter[str]:
     return names
 
 
-def defined_names(url: str) -> Counter[str]:
-    """The node name of every asset the server defines, from Dagster's GraphQL API."""
+# The title of every chart the page draws: each canvas of the Plots view sits under its
+# metadata key, and counts once something is painted on it.
+PLOTTED_SCRIPT = """
+return Array.from(document.querySelectorAll('canvas')).filter(canvas => {
+  if (!canvas.width || !canvas.height) return false;
+  const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i]) return true;
+  return false;
+}).map(canvas => {
+  const title = canvas.parentElement.parentElement.previousElementSibling;
+  return title ? title.textContent.trim() : '';
+});
+"""
+
+
+def plotted(driver: webdriver.Chrome) -> list[str]:
+    try:
+        return driver.execute_script(PLOTTED_SCRIPT)
+    except WebDriverException:
+        return []
+
+
+def click_button(driver: webdriver.Chrome, label: str) -> bool:
+    """Click the first button reading `label`; False while there is none (or it was
+    replaced as the page rendered)."""
+    try:
+        buttons = driver.find_elements(By.XPATH, f"//button[normalize-space(.)='{label}']")
+        if buttons:
+            buttons[0].click()
+            return True
+    except WebDriverException:
+        pass
+    return False
+
+
+def graphql(url: str, query: str) -> dict:
     request = urllib.request.Request(
         f"{url}/graphql",
-        data=json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode(),
+        data=json.dumps({"query": query}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        nodes = json.load(response)["data"]["assetNodes"]
+        return json.load(response)["data"]
+
+
+def defined_names(url: str) -> Counter[str]:
+    """The node name of every asset the server defines, from Dagster's GraphQL API."""
+    nodes = graphql(url, "{ assetNodes { assetKey { path } } }")["assetNodes"]
     return Counter(node["assetKey"]["path"][-1] for node in nodes)
+
+
+def test_the_code_location_carries_the_products_name(request) -> None:
+    """Rendered into a folder of another name, the product is still `sales_orders` in the
+    UI, as its README says."""
+    dagster_ui = request.getfixturevalue("dagster_ui")
+    assert dagster_ui.folder != "sales_orders"
+    workspace = graphql(
+        dagster_ui.url, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
+    )["workspaceOrError"]
+    assert [entry["name"] for entry in workspace["locationEntries"]] == ["sales_orders"]
 
 
 @pytest.fixture
@@ -207,9 +267,9 @@ def artifacts_dir(tmp_path: Path) -> Path:
     return path
 
 
-def test_asset_graph_shows_every_asset(request, artifacts_dir: Path) -> None:
-    # Checked here, before any fixture starts a server, so that a machine without Chromium
-    # fails the test at once instead of skipping or erroring it.
+def require_chromium() -> None:
+    """Fail at once on a machine without Chromium, before any fixture starts a server,
+    instead of skipping or erroring the test."""
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
     if missing:
         pytest.fail(
@@ -217,6 +277,10 @@ def test_asset_graph_shows_every_asset(request, artifacts_dir: Path) -> None:
             "`apt-get install chromium chromium-driver`, as .ci/run does",
             pytrace=False,
         )
+
+
+def test_asset_graph_shows_every_asset(request, artifacts_dir: Path) -> None:
+    require_chromium()
     browser = request.getfixturevalue("browser")
     dagster_ui = request.getfixturevalue("dagster_ui")
 
@@ -264,3 +328,47 @@ def test_asset_graph_shows_every_asset(request, artifacts_dir: Path) -> None:
             f"{missing}; it draws {sorted(drawn.elements())}. Screenshot: {screenshot}\n"
             f"--- page text ---\n{page[:4000]}\n--- dg dev ---\n{tail(dagster_ui.log)}"
         )
+
+
+def test_a_ports_profile_is_plotted_over_its_publishes(request, artifacts_dir: Path) -> None:
+    """Each publish of a port records its column profile as numeric metadata, which the
+    asset's Plots view draws over time: one chart per statistic, a point per publish."""
+    require_chromium()
+    browser = request.getfixturevalue("browser")
+    dagster_ui = request.getfixturevalue("dagster_ui")
+    published = graphql(
+        dagster_ui.url,
+        '{ assetOrError(assetKey: {path: ["sales", "published", "orders"]}) { ... on Asset {'
+        " assetMaterializations(limit: 10) { metadataEntries { label } } } } }",
+    )["assetOrError"]["assetMaterializations"]
+    assert len(published) == PUBLISHES
+    for materialization in published:
+        labels = {entry["label"] for entry in materialization["metadataEntries"]}
+        assert {"profile/amount/mean", "profile/order_id/distinct_count"} <= labels
+
+    # The asset's overview shows its latest metadata as a table, or each key over time.
+    browser.get(f"{dagster_ui.url}/assets/sales/published/orders?view=overview")
+    screenshot = artifacts_dir / "port-profile-plots.png"
+    expected = {"dagster/row_count", "profile/amount/mean", "profile/order_id/distinct_count",
+                "profile/coupon_code/null_count", "profile/order_date/max"}
+    charts: list[str] = []
+    try:
+        deadline = time.monotonic() + PLOTS_TIMEOUT
+        while time.monotonic() < deadline and not click_button(browser, "Plots"):
+            time.sleep(0.5)
+        while time.monotonic() < deadline:
+            charts = plotted(browser)
+            if expected <= set(charts):
+                break
+            time.sleep(0.5)
+    finally:
+        try:
+            browser.save_screenshot(str(screenshot))
+            print(f"\nScreenshot of the profile plots of port orders: {screenshot}")
+        except WebDriverException as error:
+            print(f"\nNo screenshot of the profile plots: {error}")
+    assert expected <= set(charts), (
+        f"After {PLOTS_TIMEOUT} s {browser.current_url} draws the charts {sorted(charts)}, "
+        f"not {sorted(expected - set(charts))}. Screenshot: {screenshot}\n"
+        f"--- page text ---\n{browser.find_element(By.TAG_NAME, 'body').text[:4000]}"
+    )
