@@ -74,6 +74,7 @@ def quality_rules(contract: dict) -> int:
 
 
 @pytest.mark.product
+@pytest.mark.nightly
 def test_published_ports_pass_datacontract_test(demo_product, tmp_path: Path) -> None:
     dest, _ = demo_product
     contract = yaml.safe_load((dest / "datacontract.yaml").read_text())

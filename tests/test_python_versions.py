@@ -14,7 +14,7 @@ import yaml
 
 from conftest import ROOT, git_init, product_tests, uv
 
-pytestmark = pytest.mark.product
+pytestmark = [pytest.mark.product, pytest.mark.nightly]
 
 QUESTION = yaml.safe_load((ROOT / "copier.yml").read_text())["python_version"]
 OTHER_VERSIONS = [version for version in QUESTION["choices"] if version != QUESTION["default"]]

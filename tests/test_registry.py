@@ -112,6 +112,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.product
+@pytest.mark.nightly
 def test_pins_become_input_ports(chain) -> None:
     b = yaml.safe_load((chain["b"] / DESCRIPTOR_FILE).read_text())
     assert {(p["name"], p["contractId"], p["version"]) for p in b["inputPorts"]} == {
@@ -123,6 +124,7 @@ def test_pins_become_input_ports(chain) -> None:
 
 
 @pytest.mark.product
+@pytest.mark.nightly
 def test_registry_lists_the_chain_and_the_broken_location(chain) -> None:
     site = chain["site"]
     assert contract(["registry", str(chain["listing"]), "--out", str(site)]) == 0
@@ -152,6 +154,7 @@ def test_registry_lists_the_chain_and_the_broken_location(chain) -> None:
 
 
 @pytest.mark.product
+@pytest.mark.nightly
 def test_site_shows_publish_times_in_a_browser(chain, tmp_path: Path) -> None:
     site = chain["site"]
     if not (site / "index.html").exists():

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT, uv
 
-pytestmark = pytest.mark.product
+pytestmark = [pytest.mark.product, pytest.mark.nightly]
 
 # Runs in the product's environment: materialize everything, report what it produced.
 REPORT_SCRIPT = """

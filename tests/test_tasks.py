@@ -139,3 +139,26 @@ def test_the_summary_step_returns_what_it_printed(tasks, tmp_path: Path, capsys)
     command = [sys.executable, "-c", "import sys; print('rows'); print('noise', file=sys.stderr)"]
     assert tasks.step("summary", command, tmp_path, log, capture=True) == "rows\n"
     assert "noise" in log.read_text() and "rows" in log.read_text()
+
+
+def collected_modules(marker: str) -> set[str]:
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", "-m", marker],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return {line.split("::")[0] for line in completed.stdout.splitlines() if "::" in line}
+
+
+def test_a_push_still_runs_the_default_product_end_to_end_and_nightly_the_other_engines() -> None:
+    """`-m "not nightly"`, the quicker check README offers for a push, keeps the default
+    product's run, the coupling, the UI and every render; `nightly` holds the other
+    engines' and Pythons' products."""
+    push = collected_modules("not nightly")
+    assert {"tests/test_product.py", "tests/test_coupling.py", "tests/test_ui.py",
+            "tests/test_render.py", "tests/test_answers.py"} <= push
+    assert not {"tests/test_spark.py", "tests/test_python_versions.py"} & push
+    nightly = collected_modules("nightly")
+    assert {"tests/test_spark.py", "tests/test_python_versions.py",
+            "tests/test_warehouse_parse.py"} <= nightly
+    assert 'python3 tasks.py test -m "not nightly"' in (ROOT / "README.md").read_text()

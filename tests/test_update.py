@@ -405,6 +405,7 @@ def test_recopy_keeps_answers_and_team_files(
 
 
 @pytest.mark.product
+@pytest.mark.nightly
 def test_updated_product_passes_its_tests(updated_product: Path, tmp_path: Path) -> None:
     """Merged files, the moved sources, the team's model and its kept snapshot all work.
 

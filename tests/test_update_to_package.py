@@ -252,6 +252,7 @@ def test_edited_machinery_leaves_no_reject_file(template_repo: Path, tmp_path: P
 
 
 @pytest.mark.product
+@pytest.mark.nightly
 def test_updated_product_passes_its_tests(updated: Updated, tmp_path: Path) -> None:
     """The package installs from the template's checkout and loads the updated product,
     once the team has done what the CHANGELOG asks of it for 1.0.0."""

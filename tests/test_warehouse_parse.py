@@ -170,6 +170,7 @@ def warehouse_product(request, copie_session) -> tuple[str, Path]:
 
 
 @pytest.mark.product
+@pytest.mark.nightly
 def test_prod_target_parses_with_the_engines_adapter(warehouse_product, tmp_path: Path) -> None:
     warehouse, project = warehouse_product
     dbt_dir = project / "dbt"
@@ -196,6 +197,7 @@ def test_prod_target_parses_with_the_engines_adapter(warehouse_product, tmp_path
 
 
 @pytest.mark.product
+@pytest.mark.nightly
 def test_engine_files_pass_the_products_gates(warehouse_product) -> None:
     """The files that differ per engine pass the product's pre-commit hooks unchanged."""
     _, project = warehouse_product
@@ -213,6 +215,7 @@ def test_engine_files_pass_the_products_gates(warehouse_product) -> None:
 
 
 @pytest.mark.product
+@pytest.mark.nightly
 def test_the_dbt_files_of_each_engine_are_what_the_contract_generates(warehouse_product) -> None:
     """The ports' dbt YAML spells the contract's types the engine's way (string on Spark and
     BigQuery), exactly as `contract dbt` writes it for that engine."""
@@ -224,4 +227,22 @@ def test_the_dbt_files_of_each_engine_are_what_the_contract_generates(warehouse_
     assert types["status"] == ("string" if warehouse in ("spark", "bigquery") else "varchar")
     written = run([uv_executable(), "run", "contract", "dbt"], cwd=project)
     assert "agree with datacontract.yaml" in written.stdout
+    assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
+
+
+@pytest.mark.product
+@pytest.mark.nightly
+@pytest.mark.parametrize("warehouse_product", ["trino", "snowflake", "bigquery"], indirect=True)
+def test_an_engines_product_passes_its_own_tests(warehouse_product) -> None:
+    """Development runs on DuckDB whatever the `warehouse` answer, so a Trino, Snowflake or
+    BigQuery product's own tests run here as a team runs them, and leave its folder clean.
+    (The DuckDB and Spark products' own tests run in test_product.py and test_spark.py.)"""
+    warehouse, project = warehouse_product
+    completed = run([uv_executable(), "run", "pytest", "-q", "-p", "no:cacheprovider"],
+                    cwd=project, check=False)
+    assert completed.returncode == 0, (
+        f"{warehouse} product's tests:\n{completed.stdout[-6000:]}\n{completed.stderr[-3000:]}"
+    )
+    summary = completed.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
     assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
