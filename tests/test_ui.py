@@ -267,6 +267,15 @@ def artifacts_dir(tmp_path: Path) -> Path:
     return path
 
 
+def keep_screenshot(driver: webdriver.Chrome, path: Path, what: str) -> None:
+    """Save what the browser shows, whether the test passes or not; say where."""
+    try:
+        driver.save_screenshot(str(path))
+        print(f"\nScreenshot of {what}: {path}")
+    except WebDriverException as error:
+        print(f"\nNo screenshot of {what}: {error}")
+
+
 def require_chromium() -> None:
     """Fail at once on a machine without Chromium, before any fixture starts a server,
     instead of skipping or erroring the test."""
@@ -311,11 +320,7 @@ def test_asset_graph_shows_every_asset(request, artifacts_dir: Path) -> None:
                 expanded_at = time.monotonic()
             time.sleep(0.5)
     finally:
-        try:
-            browser.save_screenshot(str(screenshot))
-            print(f"\nScreenshot of the asset graph: {screenshot}")
-        except WebDriverException as error:
-            print(f"\nNo screenshot of the asset graph: {error}")
+        keep_screenshot(browser, screenshot, "the asset graph")
 
     missing = sorted(((Counter(EXPECTED_ASSETS) | defined) - drawn).elements())
     if missing:
@@ -362,11 +367,7 @@ def test_a_ports_profile_is_plotted_over_its_publishes(request, artifacts_dir: P
                 break
             time.sleep(0.5)
     finally:
-        try:
-            browser.save_screenshot(str(screenshot))
-            print(f"\nScreenshot of the profile plots of port orders: {screenshot}")
-        except WebDriverException as error:
-            print(f"\nNo screenshot of the profile plots: {error}")
+        keep_screenshot(browser, screenshot, "the profile plots of port orders")
     assert expected <= set(charts), (
         f"After {PLOTS_TIMEOUT} s {browser.current_url} draws the charts {sorted(charts)}, "
         f"not {sorted(expected - set(charts))}. Screenshot: {screenshot}\n"

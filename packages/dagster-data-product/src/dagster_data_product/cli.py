@@ -52,20 +52,25 @@ def _pinned(product: Product):
     return load_upstreams(product.upstreams_file, write=False)
 
 
+def _listed(heading: str, problems: list[str]) -> None:
+    print(heading + "\n" + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
+
+
 def _check(product: Product, path: Path | None) -> int:
+    # Imported here: the engines' module brings pyarrow, which the other commands do without.
+    from .warehouse import production_problems
+
     contract = load_contract(path or product.contract_file)
     failures = dbt_disagreements(contract, product.dbt_dir, product.warehouse)
     for report in failures:
         print(f"The dbt files disagree with the contract:\n{report}\n", file=sys.stderr)
-    from .warehouse import production_problems
-
     located = production_problems(contract.document, product.warehouse)
     if located:
         failures.append("servers")
-        print(
+        _listed(
             f"{contract.path.name} names another place for the published ports than the one "
-            "the product publishes to:\n" + "\n".join(f"  - {p}" for p in located),
-            file=sys.stderr,
+            "the product publishes to:",
+            located,
         )
     if not catalog_is_current(contract, product.warehouse):
         failures.append("catalog")
@@ -77,10 +82,10 @@ def _check(product: Product, path: Path | None) -> int:
     problems = descriptor_problems(descriptor_path(contract), expected)
     if problems:
         failures.append("descriptor")
-        print(
+        _listed(
             f"{descriptor_path(contract)} does not agree with the contract and the pins: "
-            "run `uv run contract descriptor`\n" + "\n".join(f"  - {p}" for p in problems),
-            file=sys.stderr,
+            "run `uv run contract descriptor`",
+            problems,
         )
     if failures:
         return 1
