@@ -316,3 +316,30 @@ def test_every_question_is_exercised() -> None:
     source = "".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
     missing = [name for name in QUESTIONS if f'"{name}"' not in source]
     assert missing == []
+
+
+def package_source(project: Path) -> Path:
+    """Where the rendered product installs dagster-data-product from, resolved from its folder."""
+    source = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["uv"]["sources"]
+    return (project / source["dagster-data-product"]["path"]).resolve()
+
+
+@pytest.mark.parametrize("destination", ["absolute", "relative"])
+def test_a_relative_template_path_installs_the_package_from_that_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, destination: str
+) -> None:
+    """`copier copy ../template product` and `copier copy . /elsewhere/product` both give a
+    product whose package source is this checkout's package, wherever the product lies."""
+    import os
+
+    import copier
+
+    monkeypatch.chdir(tmp_path)
+    template = os.path.relpath(ROOT, tmp_path)
+    dest = tmp_path / "product" if destination == "absolute" else Path("product")
+    copier.run_copy(template, dest, defaults=True, vcs_ref="HEAD", quiet=True, unsafe=False)
+    assert package_source(tmp_path / "product") == ROOT / PACKAGE
+    if destination == "absolute":
+        # A relative path would point elsewhere once read from the product's folder.
+        written = tomllib.loads((tmp_path / "product" / "pyproject.toml").read_text())
+        assert Path(written["tool"]["uv"]["sources"]["dagster-data-product"]["path"]).is_absolute()
