@@ -1,6 +1,7 @@
 """Benchmark of a rendered data product against plain dbt.
 
     uv run python bench/run.py [--quick] [--json PATH] [--workdir DIR] [--keep] [--scale-timeout S]
+                               [--only-scale MODELS ...]
 
 Renders products from this checkout into a temporary folder, runs them and prints a table of
 figures; with --json it also writes them to PATH. It measures, it never judges: a figure
@@ -22,6 +23,8 @@ What is measured (docs/performance.md explains each figure and how to read it):
    also runs on its own).
 
 Quick mode (--quick) runs everything once, scales to 1000 models only and skips 10000.
+--only-scale N ... renders one product and measures only item 3 for those model counts, one
+run each: with --scale-timeout long enough, a 10,000-model run goes to its end.
 """
 
 from __future__ import annotations
@@ -655,6 +658,51 @@ def print_table(figures: dict, machine: dict) -> None:
 # ---------------------------------------------------------------------------------------
 
 
+def _all_but_scale(args, runner: Runner, workdir: Path, data: Path, runs: int,
+                   figures: dict) -> Path:
+    """Every figure but the scaled ones; returns the product they were measured on."""
+    green, product = copy_to_green(runner, workdir, runs)
+    figures.update(green)
+    log(
+        "default product: dg launch against the baseline (one untimed pair first)"
+        if not args.quick
+        else "default product: dg launch against the baseline"
+    )
+    if not args.quick:
+        materialize_pair(runner, product, data, "default-warmup", 1, 900)
+    default = materialize_pair(runner, product, data, "default", runs, 900)
+    figures.update(
+        {
+            "default_ratio": default["ratio"],
+            "default_extra_s": default["extra_s"],
+            "default_ratio_is_lower_bound": default["dagster_timed_out"],
+            "default_extra_s_is_lower_bound": default["dagster_timed_out"],
+            "default_dagster_s": default["dagster_s"],
+            "default_baseline_s": default["baseline_s"],
+            "default_dagster_runs_s": default["dagster_runs_s"],
+            "default_baseline_runs_s": default["baseline_runs_s"],
+            "dagster_steps_s": default.get("dagster_steps_s"),
+            "dagster_outside_steps_s": default.get("dagster_outside_steps_s"),
+            "baseline_steps_s": default.get("baseline_steps_s"),
+        }
+    )
+
+    log("dg check defs and dg dev")
+    figures.update(check_defs(runner, product, runs))
+    figures.update(dev_first_page(runner, product))
+    log(
+        f"  check defs {fmt(figures['check_defs_s'])}s, dg dev first page"
+        f" {fmt(figures['dev_first_page_s'])}s, location loaded"
+        f" {fmt(figures['dev_location_loaded_s'])}s"
+    )
+
+    log("contract registry over 200 generated products")
+    figures.update(registry_build(runner))
+    log(f"  registry200_s {fmt(figures['registry200_s'])}s")
+
+    return product
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one run each, 1000 models only")
@@ -671,15 +719,24 @@ def main(argv: list[str]) -> int:
         " after F times the baseline's time, at least 300 s (default -2: at 10000 models a"
         " run would take hours). A stopped run's ratio is reported as a lower bound.",
     )
+    parser.add_argument(
+        "--only-scale",
+        type=int,
+        nargs="+",
+        metavar="MODELS",
+        help="measure only the scaled products with these numbers of added models, one run"
+        " each (e.g. --only-scale 10000 --scale-timeout 5400 lets the 10,000-model run end)",
+    )
     args = parser.parse_args(argv)
 
-    runs = 1 if args.quick else 3
+    runs = 1 if args.quick or args.only_scale else 3
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="product-bench-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     data.mkdir(exist_ok=True)
     runner = Runner(workdir)
-    log(f"{'quick' if args.quick else 'full'} mode; products and logs in {workdir}")
+    mode = "only-scale" if args.only_scale else "quick" if args.quick else "full"
+    log(f"{mode} mode; products and logs in {workdir}")
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt
@@ -688,48 +745,17 @@ def main(argv: list[str]) -> int:
     figures: dict = {}
     machine: dict = {}
     try:
-        green, product = copy_to_green(runner, workdir, runs)
-        figures.update(green)
-        machine = machine_info(runner, product)
+        if args.only_scale:
+            product = workdir / "product"
+            render(runner, product, "render")
+            runner.run("sync", ["uv", "sync"], cwd=product)
+            machine = machine_info(runner, product)
+        else:
+            product = _all_but_scale(args, runner, workdir, data, runs, figures)
+            machine = machine_info(runner, product)
 
-        log(
-            "default product: dg launch against the baseline (one untimed pair first)"
-            if not args.quick
-            else "default product: dg launch against the baseline"
-        )
-        if not args.quick:
-            materialize_pair(runner, product, data, "default-warmup", 1, 900)
-        default = materialize_pair(runner, product, data, "default", runs, 900)
-        figures.update(
-            {
-                "default_ratio": default["ratio"],
-                "default_extra_s": default["extra_s"],
-                "default_ratio_is_lower_bound": default["dagster_timed_out"],
-                "default_extra_s_is_lower_bound": default["dagster_timed_out"],
-                "default_dagster_s": default["dagster_s"],
-                "default_baseline_s": default["baseline_s"],
-                "default_dagster_runs_s": default["dagster_runs_s"],
-                "default_baseline_runs_s": default["baseline_runs_s"],
-                "dagster_steps_s": default.get("dagster_steps_s"),
-                "dagster_outside_steps_s": default.get("dagster_outside_steps_s"),
-                "baseline_steps_s": default.get("baseline_steps_s"),
-            }
-        )
+        counts = args.only_scale or ([1000] if args.quick else [1000, 10000])
 
-        log("dg check defs and dg dev")
-        figures.update(check_defs(runner, product, runs))
-        figures.update(dev_first_page(runner, product))
-        log(
-            f"  check defs {fmt(figures['check_defs_s'])}s, dg dev first page"
-            f" {fmt(figures['dev_first_page_s'])}s, location loaded"
-            f" {fmt(figures['dev_location_loaded_s'])}s"
-        )
-
-        log("contract registry over 200 generated products")
-        figures.update(registry_build(runner))
-        log(f"  registry200_s {fmt(figures['registry200_s'])}s")
-
-        counts = [1000] if args.quick else [1000, 10000]
         for count in counts:
             big = count >= 10000
             result = scale(
@@ -755,7 +781,7 @@ def main(argv: list[str]) -> int:
                 figures[f"{prefix}_{key}"] = result[key]
             if count == 1000:
                 figures["import_floor_s"] = result["import_floor_s"]
-        if args.quick:
+        if args.quick and not args.only_scale:
             figures["scale10000_ratio"] = None
             figures["load10000_vs_parse"] = None
     except KeyboardInterrupt:
@@ -770,7 +796,7 @@ def main(argv: list[str]) -> int:
     elapsed = time.perf_counter() - _T0
     report = {
         **{key: rounded(figures.get(key)) for key in TARGETS},
-        "mode": "quick" if args.quick else "full",
+        "mode": mode,
         "runs": runs,
         "targets": TARGETS,
         "met": {
