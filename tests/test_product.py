@@ -37,6 +37,9 @@ CUSTOM_ANSWERS = {
     # Longer than Dagster takes for an owner: the product loads, the team owns the assets.
     "owner_email": "growth@corp.technology",
     "automation": "cron",
+    # Each `ci_provider` has its product's own tests run: github the default product's,
+    # gitlab this one's, none the skeleton's.
+    "ci_provider": "gitlab",
 }
 
 
@@ -52,8 +55,8 @@ def custom_product(copie_session) -> Path:
 
 @pytest.fixture(scope="session")
 def skeleton_product(copie_session) -> Path:
-    """A product rendered without the example pipeline, installed."""
-    result = copie_session.copy(extra_answers={"with_example_pipeline": False})
+    """A product rendered without the example pipeline and without CI files, installed."""
+    result = copie_session.copy(extra_answers={"with_example_pipeline": False, "ci_provider": "none"})
     assert result.exit_code == 0, result.exception
     git_init(result.project_dir)
     uv("sync", cwd=result.project_dir)
