@@ -23,6 +23,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtProject
 from packaging import version
 
+from ..warehouse import _literal
+
 _MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
 # dbt keeps process-wide state while it runs: one invocation at a time per process.
 _ONE_AT_A_TIME = threading.Lock()
@@ -457,10 +459,6 @@ class _ExistingRelations:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._adapter, name)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _close(adapter: Any) -> None:
