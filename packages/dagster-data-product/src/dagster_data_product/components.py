@@ -9,6 +9,7 @@
   `dbt/steps.py`).
 """
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,6 +33,7 @@ from .resources import WarehouseResource
 from .settings import Product, product_of
 from .upstream_assets import upstream_definitions
 from .version import check_template_version
+from .warehouse import connect
 
 _MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
 
@@ -248,10 +250,12 @@ class DbtModels(DbtProjectComponent):
         with ending(runs):
             _require_published_upstreams(context, product)
             export_profile_environment(product)
+            held = contextlib.nullcontext()
             if product.active_engine() == "duckdb":
-                # A step may run before any other opened the warehouse (a model reading
-                # no source): dbt-duckdb creates the file, not its folder.
-                product.duckdb_path().parent.mkdir(parents=True, exist_ok=True)
+                # The step holds the file from before dbt starts until it has staged the
+                # ports: it waits here while another process has it open (see
+                # `open_duckdb`), and dbt-duckdb, in this process, shares the open file.
+                held = connect(product, "duckdb")
             elif product.active_engine() == "spark":
                 # Start the session dbt's `session` method will share (see warehouse.py).
                 from .warehouse import spark_session
@@ -259,27 +263,30 @@ class DbtModels(DbtProjectComponent):
                 spark_session(product)
             args = self.get_cli_args(context)
             args += selection(context, manifest, self.translator, self.dbt_project)
-            events = build(
-                context, args, manifest, self.translator, self.dbt_project, self.include_metadata,
-                reuse_parse=self._split,
-            )
-            checked: dict[dg.AssetKey, dict[str, bool]] = {}
-            failed = False
-            for event in events:
-                if isinstance(event, dg.Output):
-                    key = context.assets_def.keys_by_output_name[event.output_name]
-                    checked.setdefault(key, {})
-                    if (run := runs.get(tuple(key.path))) is not None:
-                        run.complete()
-                elif isinstance(event, dg.AssetCheckResult):
-                    checked.setdefault(event.asset_key, {})[event.check_name] = event.passed
-                    failed |= not event.passed and event.severity == dg.AssetCheckSeverity.ERROR
-                yield event
-            if not failed:
-                # A failed check fails the step and blocks every port: nothing to stage.
-                stage_audited(
-                    context, product, checked, lambda model: model_relation(manifest, model)
+            with held:
+                events = build(
+                    context, args, manifest, self.translator, self.dbt_project,
+                    self.include_metadata, reuse_parse=self._split,
                 )
+                checked: dict[dg.AssetKey, dict[str, bool]] = {}
+                failed = False
+                for event in events:
+                    if isinstance(event, dg.Output):
+                        key = context.assets_def.keys_by_output_name[event.output_name]
+                        checked.setdefault(key, {})
+                        if (run := runs.get(tuple(key.path))) is not None:
+                            run.complete()
+                    elif isinstance(event, dg.AssetCheckResult):
+                        checked.setdefault(event.asset_key, {})[event.check_name] = event.passed
+                        failed |= (
+                            not event.passed and event.severity == dg.AssetCheckSeverity.ERROR
+                        )
+                    yield event
+                if not failed:
+                    # A failed check fails the step and blocks every port: nothing to stage.
+                    stage_audited(
+                        context, product, checked, lambda model: model_relation(manifest, model)
+                    )
 
     def _lineage_datasets(self, manifest: Mapping[str, Any]) -> dict[dg.AssetKey, Data]:
         """Every node of the manifest as a dataset, with the columns its YAML declares.

@@ -9,7 +9,10 @@ opened, and comes with the package's extra of the engine's name (`dagster-data-p
 This module does not import Dagster.
 """
 
+import logging
 import os
+import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -531,16 +534,69 @@ def _dbapi_connection(engine: str) -> Any:
     raise ValueError(f"no DB-API client for engine {engine!r}")
 
 
+#: Seconds a step waits for the DuckDB file while another process has it open.
+DUCKDB_LOCK_TIMEOUT = "DUCKDB_LOCK_TIMEOUT"
+DEFAULT_DUCKDB_LOCK_TIMEOUT_S = 600.0
+
+
+def _lock_timeout() -> float:
+    value = os.environ.get(DUCKDB_LOCK_TIMEOUT, "")
+    try:
+        return float(value) if value else DEFAULT_DUCKDB_LOCK_TIMEOUT_S
+    except ValueError:
+        raise ValueError(
+            f"{DUCKDB_LOCK_TIMEOUT} is {value!r}: it must be a number of seconds"
+        ) from None
+
+
+def open_duckdb(path: Path) -> Any:
+    """A connection to the DuckDB file at `path`, waiting while another process holds it.
+
+    A DuckDB file admits one writing process at a time. The product's steps that open it
+    share a Dagster pool of one slot, but the pool is not the only way in: Dagster's SQLite
+    storage can hand one slot to two runs that claim it at the same moment (a fresh
+    instance, several runs launched together), and a notebook or the duckdb CLI can have the
+    file open. Rather than fail, the step waits for the file, for up to
+    DUCKDB_LOCK_TIMEOUT seconds (600 by default), and then fails naming the holder.
+    """
+    import duckdb
+
+    timeout = _lock_timeout()
+    deadline = time.monotonic() + timeout
+    pause = 0.1
+    waiting = False
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as error:
+            if "could not set lock" not in str(error).lower():
+                raise
+            holder = re.search(r"\(PID (\d+)\)", str(error))
+            who = f"process {holder.group(1)}" if holder else "another process"
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    f"The DuckDB file {path} is still open in {who} after {timeout:g} s"
+                    f" ({DUCKDB_LOCK_TIMEOUT}). Close it there (a notebook, the duckdb CLI),"
+                    f" or raise {DUCKDB_LOCK_TIMEOUT}."
+                ) from error
+            if not waiting:
+                logging.getLogger(__name__).warning(
+                    "The DuckDB file %s is open in %s; waiting up to %g s for it.",
+                    path, who, timeout,
+                )
+                waiting = True
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+            pause = min(pause * 2, 2.0)
+
+
 @contextmanager
 def connect(product: Product, engine: str | None = None) -> Iterator[Warehouse]:
     """Open the product's warehouse on the active dbt target's engine (or `engine`)."""
     engine = engine or product.active_engine()
     if engine == "duckdb":
-        import duckdb
-
         path = product.duckdb_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(str(path))
+        conn = open_duckdb(path)
         try:
             yield DuckDBWarehouse(conn)
         finally:
