@@ -7,8 +7,6 @@ publishes, and a breaking change to the producer's contract stops the consumer a
 """
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import copier
@@ -16,7 +14,7 @@ import duckdb
 import pytest
 import yaml
 
-from conftest import ROOT, git_init, instance_settings, product_env, run, uv, uv_executable
+from conftest import ROOT, git_init, instance_settings, run, uv, uv_executable
 
 pytestmark = pytest.mark.product
 
@@ -248,30 +246,6 @@ def test_the_consumers_input_is_the_producers_output_in_lineage(workspace) -> No
     ][-1:]
     assert written <= {(i["namespace"], i["name"]) for i in read["inputs"]}
     assert read["job"]["namespace"] == "dataproduct://marketing"
-
-
-def test_runs_launched_together_queue_on_the_duckdb_pool(workspace) -> None:
-    """Eight runs writing one DuckDB file at once: all succeed, none hits the file lock.
-
-    Without a manifest, as in a fresh clone, all eight also load the definitions at once:
-    one process parses dbt while the others wait, and none reads a half-written manifest.
-    """
-    producer = workspace["producer"]
-    shutil.rmtree(producer / "dbt" / "target", ignore_errors=True)
-    env = {**product_env(), **dagster_env(workspace)}
-    runs = [
-        subprocess.Popen(
-            [uv_executable(), "run", "dg", "launch", "--assets", "group:ingestion"],
-            cwd=producer, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for _ in range(8)
-    ]
-    outputs = [run.communicate(timeout=900)[0] for run in runs]
-    failed = [out[-3000:] for run, out in zip(runs, outputs) if run.returncode != 0]
-    assert failed == [], failed[0] if failed else ""
-    assert not any("lock" in out.lower() and "conflicting lock" in out.lower() for out in outputs)
-    # The pool did the queueing: some step waited for it.
-    assert any("blocked by limit for pool sales_orders_duckdb" in out for out in outputs)
 
 
 def test_breaking_upstream_change_stops_the_consumer(workspace) -> None:

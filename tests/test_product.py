@@ -16,7 +16,6 @@ import duckdb
 import pytest
 
 from conftest import (
-    ROOT,
     git_init,
     instance_settings,
     product_env,
@@ -270,27 +269,66 @@ def test_a_run_killed_outright_does_not_block_the_next(
 COUNT_RUNS = "import dagster as dg; print(len(dg.DagsterInstance.from_config('.').get_run_records()))"
 
 
-def test_the_readme_commands_share_one_instance(demo_product) -> None:
-    """Without DAGSTER_HOME, `uv run dg launch` runs share the product's instance (.dagster/):
-    launched together, both succeed, queueing on its pool, and both are recorded there,
-    where `dg dev` shows them."""
+#: Whether every port's published file holds exactly its model's rows, in the clone's warehouse.
+PORTS_AGREE = """\
+import duckdb
+conn = duckdb.connect("data/warehouse.duckdb", read_only=True)
+for port, model in (("orders", "fct_orders"), ("customers", "dim_customers")):
+    published = f"read_parquet('data/published/{port}.parquet')"
+    rows = conn.sql(f"select count(*) from {published}").fetchall()[0][0]
+    apart = conn.sql(
+        f"select count(*) from ((select * from marts.{model} except all select * from {published})"
+        f" union all (select * from {published} except all select * from marts.{model}))"
+    ).fetchall()[0][0]
+    print(port, rows, apart)
+"""
+
+#: What Dagster's SQLite storage says when processes create one instance at the same moment.
+STORAGE_CREATION_RACE = ("alembic_version", "table runs already exists", "more than one head")
+
+
+def test_eight_readme_launches_on_a_fresh_clone_queue_and_all_succeed(demo_product, tmp_path) -> None:
+    """A fresh clone, `uv sync`, then the README's `uv run dg launch --assets '*'` eight times
+    at once, without DAGSTER_HOME: they create the product's instance (.dagster/), queue on
+    its one-slot pool and all succeed; the runs are recorded there, where `dg dev` shows
+    them, and every published port holds exactly its model's rows afterwards."""
     dest, _ = demo_product
-    before = int(uv("run", "python", "-c", COUNT_RUNS, cwd=dest).stdout.split()[-1])
+    team = tmp_path / "team"
+    shutil.copytree(dest, team, ignore=shutil.ignore_patterns(".venv", ".dagster", ".tmp_dagster_home_*"))
+    git_init(team)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "--quiet", str(team), str(clone)], cwd=tmp_path)
+    assert not (clone / ".dagster").exists() and not (clone / "dbt" / "target").exists()
+    uv("sync", "--quiet", cwd=clone)
     env = product_env()
     env.pop("DAGSTER_HOME", None)
     launches = [
         subprocess.Popen(
-            [uv_executable(), "run", "dg", "launch", "--assets", "*"], cwd=dest, env=env,
+            [uv_executable(), "run", "dg", "launch", "--assets", "*"], cwd=clone, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        for _ in range(2)
+        for _ in range(8)
     ]
-    outputs = [launch.communicate(timeout=900)[0] for launch in launches]
-    assert [launch.returncode for launch in launches] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
-    after = int(uv("run", "python", "-c", COUNT_RUNS, cwd=dest).stdout.split()[-1])
-    assert after == before + 2
-    status = run(["git", "check-ignore", "-q", ".dagster/"], cwd=ROOT / "template", check=False)
-    assert status.returncode == 0, "the product's instance folder is not git-ignored"
+    outputs = [launch.communicate(timeout=1200)[0] for launch in launches]
+    failed = [out[-3000:] for launch, out in zip(launches, outputs) if launch.returncode != 0]
+    raced = [out for out in failed if any(sign in out for sign in STORAGE_CREATION_RACE)]
+    if raced:
+        # Dagster's own race (dagster-io/dagster#27390), before any of the product's code
+        # runs: reported as a failure of this test, with what Dagster printed.
+        pytest.fail(
+            f"{len(raced)} of 8 launches failed creating Dagster's SQLite storage at the same"
+            f" moment (dagster-io/dagster#27390):\n{raced[0]}"
+        )
+    assert failed == [], failed[0] if failed else ""
+    # The pool did the queueing: some step waited for it.
+    assert any("blocked by limit for pool sales_orders_duckdb" in out for out in outputs)
+    runs = int(uv("run", "python", "-c", COUNT_RUNS, cwd=clone).stdout.split()[-1])
+    assert runs == 8
+    agreement = uv("run", "python", "-c", PORTS_AGREE, cwd=clone).stdout.split("\n")
+    assert [line.split()[0::2] for line in agreement if line] == [["orders", "0"], ["customers", "0"]]
+    assert all(int(line.split()[1]) > 0 for line in agreement if line)
+    status = run(["git", "status", "--porcelain"], cwd=clone).stdout
+    assert status == "", f"the launches left files git does not ignore:\n{status}"
 
 
 #: A run that lands one order of zero units (it breaks only the contract's rule
