@@ -139,7 +139,8 @@ def run_token(run: str) -> str:
     return "".join(ch for ch in run.lower() if ch.isalnum())[:16] or "run"
 
 
-def _literal(text: str) -> str:
+def sql_string(text: str) -> str:
+    """`text` as a quoted SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -217,7 +218,7 @@ class DuckDBWarehouse(_Quoting):
         return parquet_file.with_name(f".{parquet_file.name}.{run_token(run)}.audit")
 
     def _staged_at(self, port: str, path: Path, parquet_file: Path) -> Staged:
-        return Staged(port, f"read_parquet({_literal(str(path))})", path, parquet_file)
+        return Staged(port, f"read_parquet({sql_string(str(path))})", path, parquet_file)
 
     def staged_columns(self, staged: Staged) -> list[tuple[str, str]]:
         return [
@@ -236,7 +237,7 @@ class DuckDBWarehouse(_Quoting):
             if leftover != snapshot:
                 leftover.unlink(missing_ok=True)
         source = relation(self, schema, table)
-        self.conn.execute(f"copy (select * from {source}) to {_literal(str(snapshot))} (format parquet)")
+        self.conn.execute(f"copy (select * from {source}) to {sql_string(str(snapshot))} (format parquet)")
         with open(snapshot, "rb") as written:
             os.fsync(written.fileno())
         staged = self._staged_at(port, snapshot, parquet_file)

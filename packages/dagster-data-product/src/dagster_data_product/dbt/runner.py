@@ -23,7 +23,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtProject
 from packaging import version
 
-from ..warehouse import _literal
+from ..warehouse import sql_string
 
 _MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
 # dbt keeps process-wide state while it runs: one invocation at a time per process.
@@ -444,8 +444,8 @@ class _ExistingRelations:
             if key not in self._schemas:
                 _, rows = self._adapter.execute(
                     "select table_name, column_name, data_type from duckdb_columns()"
-                    f" where lower(database_name) = {_literal(key[0])}"
-                    f" and lower(schema_name) = {_literal(key[1])}"
+                    f" where lower(database_name) = {sql_string(key[0])}"
+                    f" and lower(schema_name) = {sql_string(key[1])}"
                     " order by table_name, column_index",
                     fetch=True,
                 )
