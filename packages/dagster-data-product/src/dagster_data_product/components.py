@@ -33,7 +33,7 @@ from .resources import WarehouseResource
 from .settings import Product, product_of
 from .upstream_assets import upstream_definitions
 from .version import check_template_version
-from .warehouse import connect
+from .warehouse import connect, spark_session
 
 _MATERIALIZED_TYPES = {"model", "seed", "snapshot"}
 
@@ -258,8 +258,6 @@ class DbtModels(DbtProjectComponent):
                 held = connect(product, "duckdb")
             elif product.active_engine() == "spark":
                 # Start the session dbt's `session` method will share (see warehouse.py).
-                from .warehouse import spark_session
-
                 spark_session(product)
             args = self.get_cli_args(context)
             args += selection(context, manifest, self.translator, self.dbt_project)
