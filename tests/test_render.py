@@ -1,6 +1,7 @@
 """Rendering: every question and choice renders a clean product."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+import copier
 import jsonschema
 import open_data_contract_standard
 import pytest
@@ -330,10 +332,6 @@ def test_a_relative_template_path_installs_the_package_from_that_checkout(
 ) -> None:
     """`copier copy ../template product` and `copier copy . /elsewhere/product` both give a
     product whose package source is this checkout's package, wherever the product lies."""
-    import os
-
-    import copier
-
     monkeypatch.chdir(tmp_path)
     template = os.path.relpath(ROOT, tmp_path)
     dest = tmp_path / "product" if destination == "absolute" else Path("product")
