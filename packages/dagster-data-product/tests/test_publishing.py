@@ -1,4 +1,5 @@
-"""Write-audit-publish on DuckDB: a run publishes exactly the snapshot it audited.
+"""Write-audit-publish on DuckDB: a run publishes exactly the snapshot it audited, and the
+profile it records is that snapshot's.
 
 Runs overlap: the pool serialises steps, not runs, so another run may rebuild a port's
 model between this run's dbt step (which tests the model, then snapshots it) and its
@@ -6,13 +7,15 @@ publish. These tests drive the warehouse the way those steps do, with such a reb
 between; the product's own suite runs the whole sequence with dbt.
 """
 
+import json
 import os
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from dagster_data_product.warehouse import DuckDBWarehouse
+from dagster_data_product.profile import profile, profile_query
+from dagster_data_product.warehouse import PROFILE_KEY, DuckDBWarehouse
 
 
 def build_mart(conn, quantities: list[int]) -> None:
@@ -84,3 +87,53 @@ def test_promote_makes_the_rename_durable(warehouse, tmp_path, monkeypatch) -> N
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd)))
     warehouse.promote(staged)
     assert str(target.parent) in synced
+
+
+def snapshot_profile(warehouse, staged) -> dict:
+    """The profile counted from the snapshot file itself, every distinct count included."""
+    return profile(warehouse, staged.relation, warehouse.staged_columns(staged))
+
+
+def test_staging_profiles_the_port_and_the_file_carries_it(warehouse, tmp_path) -> None:
+    """The profile taken from the table while staging is the snapshot's, exactly; it is
+    in the snapshot's footer, and in the published file after the rename."""
+    target = tmp_path / "published" / "orders.parquet"
+    build_mart(warehouse.conn, [3, 1, 3, 2])
+    staged = warehouse.stage("marts", "fct_orders", "orders", target, "run-e", ("order_id",))
+    build_mart(warehouse.conn, [9, 9])  # another run's rebuild: not what was staged
+    recorded = warehouse.staged_profile(staged, ("order_id",))
+    assert recorded == snapshot_profile(warehouse, staged)
+    assert recorded["dagster/row_count"] == 4
+    assert recorded["profile/order_id/distinct_count"] == 4
+    assert recorded["profile/quantity/distinct_count"] == 3
+    assert recorded["profile/quantity/max"] == 3
+    warehouse.promote(staged)
+    (footer,) = warehouse.conn.execute(
+        "select decode(value) from parquet_kv_metadata(?) where decode(key) = ?",
+        [str(target), PROFILE_KEY],
+    ).fetchone()
+    assert json.loads(footer) == recorded
+
+
+def test_a_snapshot_without_a_profile_is_profiled_when_published(warehouse, tmp_path) -> None:
+    target = tmp_path / "published" / "orders.parquet"
+    build_mart(warehouse.conn, [3, 1, 3])
+    staged = warehouse.stage("marts", "fct_orders", "orders", target, "run-f", profiled=False)
+    assert warehouse.conn.execute(
+        "select count(*) from parquet_kv_metadata(?)", [str(staged.location)]
+    ).fetchone() == (0,)
+    assert warehouse.staged_profile(staged, ("order_id",)) == snapshot_profile(warehouse, staged)
+
+
+def test_a_unique_columns_distinct_count_is_its_non_null_count(warehouse) -> None:
+    """What the audit proved is not counted again, and the count is still exact."""
+    warehouse.conn.execute(
+        "create table t as select * from (values (1, 'a'), (2, 'a'), (null, 'b'), (4, null))"
+        " v(code, tag)"
+    )
+    columns = warehouse.columns("main", "t")
+    sql, _ = profile_query("t", columns, warehouse.quote, unique=("code",))
+    assert 'count(distinct "code")' not in sql and 'count(distinct "tag")' in sql
+    shortcut = profile(warehouse, "t", columns, unique=("code",))
+    assert shortcut == profile(warehouse, "t", columns)
+    assert (shortcut["profile/code/null_count"], shortcut["profile/code/distinct_count"]) == (1, 3)

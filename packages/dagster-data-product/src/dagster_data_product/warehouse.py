@@ -9,21 +9,26 @@ opened, and comes with the package's extra of the engine's name (`dagster-data-p
 This module does not import Dagster.
 """
 
+import json
 import logging
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
 
+from .profile import profile
 from .settings import Product
 
 #: Schema holding the published output ports on engines that publish tables.
 PUBLISHED_SCHEMA = "published"
+
+#: The key, in a DuckDB port's Parquet key-value metadata, of the port's column profile (JSON).
+PROFILE_KEY = "dagster_data_product.profile"
 
 #: For each engine that publishes tables: the type of its ODCS server and the server's
 #: field naming the schema the ports are published in.
@@ -96,13 +101,22 @@ class Warehouse(Protocol):
     def replace_table(self, schema: str, table: str, data: pa.Table) -> int:
         """Replace `schema.table` with `data` in one step; return the row count."""
 
-    def stage(self, schema: str, table: str, port: str, parquet_file: Path, run: str) -> "Staged":
-        """Copy `schema.table` as it is now into a snapshot owned by `run`, for the audit.
+    def stage(
+        self, schema: str, table: str, port: str, parquet_file: Path, run: str,
+        unique: Collection[str] = (),
+    ) -> "Staged":
+        """Copy `schema.table` as it is now into a snapshot owned by `run`, for publishing.
 
         Every other snapshot of the port is removed first: the leftovers of a run that died,
         and a snapshot another run has not published yet (that run then takes and audits
-        its own again before it publishes).
+        its own again before it publishes). An engine that profiles the port while it
+        copies it (DuckDB) counts no distinct values of the `unique` columns, which the
+        port's audit has proved unique.
         """
+
+    def staged_profile(self, staged: "Staged", unique: Collection[str] = ()) -> dict[str, float]:
+        """The snapshot's column profile (profile.py): the one taken while staging, or one
+        computed now."""
 
     def staged(self, port: str, parquet_file: Path, run: str) -> "Staged | None":
         """The snapshot `run` staged for `port`, if it is still there."""
@@ -157,8 +171,9 @@ def _fsync_dir(folder: Path) -> None:
 _BACKTICK_ENGINES = {"spark", "bigquery"}
 
 
-class _Quoting:
-    """Identifier quoting in the engine's own way.
+class _Engine:
+    """What every engine shares: quoting identifiers in its own way, and profiling a
+    snapshot with one query.
 
     On Snowflake a name is quoted as the engine stores it unquoted, in upper case: dbt
     creates the models' tables and columns unquoted (dbt-snowflake's default), and the
@@ -176,12 +191,15 @@ class _Quoting:
         escaped = ("\\" if self.engine == "bigquery" else mark) + mark
         return mark + identifier.replace(mark, escaped) + mark
 
+    def staged_profile(self, staged: Staged, unique: Collection[str] = ()) -> dict[str, float]:
+        return profile(self, staged.relation, self.staged_columns(staged), unique=unique)
+
 
 def relation(warehouse: Warehouse, schema: str, table: str) -> str:
     return f"{warehouse.quote(schema)}.{warehouse.quote(table)}"
 
 
-class DuckDBWarehouse(_Quoting):
+class DuckDBWarehouse(_Engine):
     """The embedded DuckDB file: development, and production on one machine."""
 
     engine = "duckdb"
@@ -226,10 +244,18 @@ class DuckDBWarehouse(_Quoting):
             for row in self.conn.execute(f"describe select * from {staged.relation}").fetchall()
         ]
 
-    def stage(self, schema: str, table: str, port: str, parquet_file: Path, run: str) -> Staged:
+    def stage(
+        self, schema: str, table: str, port: str, parquet_file: Path, run: str,
+        unique: Collection[str] = (), profiled: bool = True,
+    ) -> Staged:
         """Write the port's rows, as they are now, to a hidden Parquet file of this run.
 
-        The file is flushed to disk and counted again against the table before the audit.
+        The port is profiled first, on the table: this connection holds the DuckDB file,
+        so the table holds exactly the rows copied next, and reading it is cheaper than
+        reading the Parquet file back. The profile travels in the file's key-value
+        metadata (`PROFILE_KEY`), to the publishing step and with the published port.
+        `profiled=False` leaves it out (the benchmark's baseline). The file is flushed to
+        disk and counted again against the table.
         """
         parquet_file.parent.mkdir(parents=True, exist_ok=True)
         snapshot = self._snapshot(port, parquet_file, run)
@@ -237,7 +263,11 @@ class DuckDBWarehouse(_Quoting):
             if leftover != snapshot:
                 leftover.unlink(missing_ok=True)
         source = relation(self, schema, table)
-        self.conn.execute(f"copy (select * from {source}) to {sql_string(str(snapshot))} (format parquet)")
+        options = "format parquet"
+        if profiled:
+            values = profile(self, source, self.columns(schema, table), unique=unique)
+            options += f", kv_metadata {{{sql_string(PROFILE_KEY)}: {sql_string(json.dumps(values))}}}"
+        self.conn.execute(f"copy (select * from {source}) to {sql_string(str(snapshot))} ({options})")
         with open(snapshot, "rb") as written:
             os.fsync(written.fileno())
         staged = self._staged_at(port, snapshot, parquet_file)
@@ -251,6 +281,17 @@ class DuckDBWarehouse(_Quoting):
     def staged(self, port: str, parquet_file: Path, run: str) -> Staged | None:
         snapshot = self._snapshot(port, parquet_file, run)
         return self._staged_at(port, snapshot, parquet_file) if snapshot.exists() else None
+
+    def staged_profile(self, staged: Staged, unique: Collection[str] = ()) -> dict[str, float]:
+        """The profile staging wrote into the snapshot's footer; computed from the snapshot
+        when there is none (staged with `profiled=False`, or by an earlier version)."""
+        recorded = self.conn.execute(
+            "select decode(value) from parquet_kv_metadata(?) where decode(key) = ?",
+            [str(staged.location), PROFILE_KEY],
+        ).fetchall()
+        if recorded:
+            return json.loads(recorded[0][0])
+        return super().staged_profile(staged, unique)
 
     def promote(self, staged: Staged) -> str:
         """Replace the published file by the audited snapshot with one rename, made durable:
@@ -290,7 +331,7 @@ def spark_session(product: Product) -> Any:
     )
 
 
-class SparkWarehouse(_Quoting):
+class SparkWarehouse(_Engine):
     """Apache Spark: tables in its warehouse, Parquet files behind each."""
 
     engine = "spark"
@@ -331,7 +372,10 @@ class SparkWarehouse(_Quoting):
     def staged_columns(self, staged: Staged) -> list[tuple[str, str]]:
         return self.columns(staged.schema, staged.table)
 
-    def stage(self, schema: str, table: str, port: str, parquet_file: Path, run: str) -> Staged:
+    def stage(
+        self, schema: str, table: str, port: str, parquet_file: Path, run: str,
+        unique: Collection[str] = (),
+    ) -> Staged:
         """Copy the port's table into a staging table `published._<port>__<run>`."""
         name = self._staging_name(port, run)
         self.session.sql(f"create database if not exists {self.quote(PUBLISHED_SCHEMA)}")
@@ -392,7 +436,7 @@ def _spark_schema(schema: pa.Schema) -> Any:
     return T.StructType([T.StructField(f.name, convert(f.type), f.nullable) for f in schema])
 
 
-class DbApiWarehouse(_Quoting):
+class DbApiWarehouse(_Engine):
     """An engine reached through its DB-API client: Trino, Snowflake or BigQuery.
 
     Output ports are published as tables `published.<port>`, replaced in one statement.
@@ -470,7 +514,10 @@ class DbApiWarehouse(_Quoting):
     def staged_columns(self, staged: Staged) -> list[tuple[str, str]]:
         return self.columns(staged.schema, staged.table)
 
-    def stage(self, schema: str, table: str, port: str, parquet_file: Path, run: str) -> Staged:
+    def stage(
+        self, schema: str, table: str, port: str, parquet_file: Path, run: str,
+        unique: Collection[str] = (),
+    ) -> Staged:
         """Copy the port's table into a staging table `published._<port>__<run>`.
 
         Staging tables of other runs are left to the engine's own housekeeping: listing

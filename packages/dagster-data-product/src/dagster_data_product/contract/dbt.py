@@ -158,7 +158,7 @@ def rule_tests(contract: Contract, port: Port, engine: str) -> list[RuleTest]:
                     "not_null",
                 )
             )
-        if column.unique or key == (column.name,):
+        if column.name in port.unique_columns:
             tests.append(
                 RuleTest(
                     f"{column.name}_is_unique",

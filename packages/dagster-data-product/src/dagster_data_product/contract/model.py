@@ -89,6 +89,13 @@ class Port:
         )
         return tuple(c.name for c in keys)
 
+    @property
+    def unique_columns(self) -> tuple[str, ...]:
+        """The columns whose non-null values the contract promises unique: those marked
+        `unique`, and a primary key of one column. The port's audit tests each."""
+        key = self.primary_key
+        return tuple(c.name for c in self.columns if c.unique or key == (c.name,))
+
     def column(self, name: str) -> Column | None:
         """The column called `name`, or None."""
         return next((c for c in self.columns if c.name == name), None)
