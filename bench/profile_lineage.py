@@ -6,9 +6,12 @@ Prints one JSON object; it measures, it never judges (the exit code is 0 unless 
 failed). docs/lineage.md explains the figures.
 
 - profile_overhead: a port of `--rows` rows (10 million by default) in a DuckDB file,
-  shaped like the example's orders port. Its publish step (stage the snapshot, then promote
-  it) is timed with and without the profile query on the snapshot; the figure is the extra
-  time as a share of the publish without it. Target: at most 0.10.
+  shaped like the example's orders port. Its publishing (stage the snapshot, read its
+  profile, promote it) is timed with the profile (taken while staging, as the product does)
+  and without it, alternately; the figure is the extra time as a share of the publishing
+  without it. Target: at most 0.10. `profile_query_share` times the profile query alone
+  against the same baseline; `profile_overhead_approx_distinct` the query with approximate
+  distinct counts.
 - lineage_overhead: the default product is rendered from this checkout and
   `uv run dg launch --assets '*'` is timed with lineage on and with OPENLINEAGE_DISABLED=true
   (which openlineage-python honours: no event is built into a transport), alternately;
@@ -63,27 +66,36 @@ def _profile_inner(rows: int, repeats: int) -> dict:
         generated_s = time.perf_counter() - started
         wh = DuckDBWarehouse(conn)
         target = Path(folder) / "published" / "orders.parquet"
-        timings: dict[str, list[float]] = {"publish_s": [], "publish_with_profile_s": [],
-                                           "profile_s": [], "profile_approx_distinct_s": []}
+        timings: dict[str, list[float]] = {
+            "publish_s": [], "publish_with_profile_s": [], "stage_with_profile_s": [],
+            "profile_s": [], "profile_approx_distinct_s": [],
+        }
+        unique = ("order_id",)  # the port's primary key, which its audit proves unique
         for attempt in range(repeats):
             for with_profile in (False, True) if attempt % 2 == 0 else (True, False):
                 started = time.perf_counter()
-                staged = wh.stage("marts", "fct_orders", "orders", target, f"run{attempt}")
-                profiled_s = 0.0
+                staged = wh.stage("marts", "fct_orders", "orders", target, f"run{attempt}",
+                                  unique, profiled=with_profile)
+                staged_s = time.perf_counter() - started
                 if with_profile:
-                    before = time.perf_counter()
-                    columns = wh.staged_columns(staged)
-                    profile(wh, staged.relation, columns)
-                    profiled_s = time.perf_counter() - before
+                    # What the publishing step reads: the profile in the snapshot's footer.
+                    profiled = wh.staged_profile(staged, unique)
+                    assert profiled["dagster/row_count"] == rows, profiled
                 wh.promote(staged)
                 elapsed = time.perf_counter() - started
                 if with_profile:
-                    # The variant with approximate distinct counts, on the published file.
-                    before = time.perf_counter()
-                    profile(wh, f"read_parquet('{target}')", columns, "approx")
-                    timings["profile_approx_distinct_s"].append(time.perf_counter() - before)
                     timings["publish_with_profile_s"].append(elapsed)
-                    timings["profile_s"].append(profiled_s)
+                    timings["stage_with_profile_s"].append(staged_s)
+                    # The variant with approximate distinct counts, on the same table.
+                    before = time.perf_counter()
+                    profile(wh, "marts.fct_orders", wh.columns("marts", "fct_orders"), "approx",
+                            unique)
+                    timings["profile_approx_distinct_s"].append(time.perf_counter() - before)
+                    # The profile query alone, as staging runs it.
+                    before = time.perf_counter()
+                    profile(wh, "marts.fct_orders", wh.columns("marts", "fct_orders"),
+                            unique=unique)
+                    timings["profile_s"].append(time.perf_counter() - before)
                 else:
                     timings["publish_s"].append(elapsed)
         conn.close()
@@ -93,10 +105,10 @@ def _profile_inner(rows: int, repeats: int) -> dict:
         "repeats": repeats,
         "generate_table_s": round(generated_s, 3),
         **{name: round(value, 3) for name, value in medians.items()},
-        "profile_overhead": round(medians["profile_s"] / medians["publish_s"], 4),
-        "profile_overhead_end_to_end": round(
+        "profile_overhead": round(
             medians["publish_with_profile_s"] / medians["publish_s"] - 1, 4
         ),
+        "profile_query_share": round(medians["profile_s"] / medians["publish_s"], 4),
         "profile_overhead_target": 0.10,
         "profile_overhead_approx_distinct": round(
             medians["profile_approx_distinct_s"] / medians["publish_s"], 4
