@@ -137,3 +137,26 @@ def test_a_unique_columns_distinct_count_is_its_non_null_count(warehouse) -> Non
     shortcut = profile(warehouse, "t", columns, unique=("code",))
     assert shortcut == profile(warehouse, "t", columns)
     assert (shortcut["profile/code/null_count"], shortcut["profile/code/distinct_count"]) == (1, 3)
+
+
+def test_the_profile_and_the_snapshot_see_one_version_of_the_table(
+    warehouse, tmp_path, monkeypatch
+) -> None:
+    """A rebuild committed between the profile and the copy (another connection of the
+    same process) reaches neither: both read the table as the staging transaction began."""
+    import dagster_data_product.warehouse as module
+
+    target = tmp_path / "published" / "orders.parquet"
+    build_mart(warehouse.conn, [3, 1, 3, 2])
+    other = warehouse.conn.cursor()
+
+    def profile_then_rebuild(*args, **kwargs):
+        values = profile(*args, **kwargs)
+        build_mart(other, [9, 9])
+        return values
+
+    monkeypatch.setattr(module, "profile", profile_then_rebuild)
+    staged = warehouse.stage("marts", "fct_orders", "orders", target, "run-g", ("order_id",))
+    assert [q for (q,) in other.execute("select quantity from marts.fct_orders").fetchall()] == [9, 9]
+    assert published_quantities(staged.location) == [1, 2, 3, 3]
+    assert warehouse.staged_profile(staged)["dagster/row_count"] == 4

@@ -250,12 +250,12 @@ class DuckDBWarehouse(_Engine):
     ) -> Staged:
         """Write the port's rows, as they are now, to a hidden Parquet file of this run.
 
-        The port is profiled first, on the table: this connection holds the DuckDB file,
-        so the table holds exactly the rows copied next, and reading it is cheaper than
+        The port is profiled first, on the table, in the transaction that copies it, so
+        the profile counts exactly the copied rows; reading the table is cheaper than
         reading the Parquet file back. The profile travels in the file's key-value
         metadata (`PROFILE_KEY`), to the publishing step and with the published port.
         `profiled=False` leaves it out (the benchmark's baseline). The file is flushed to
-        disk and counted again against the table.
+        disk and counted again against the table as the copy saw it.
         """
         parquet_file.parent.mkdir(parents=True, exist_ok=True)
         snapshot = self._snapshot(port, parquet_file, run)
@@ -264,15 +264,26 @@ class DuckDBWarehouse(_Engine):
                 leftover.unlink(missing_ok=True)
         source = relation(self, schema, table)
         options = "format parquet"
-        if profiled:
-            values = profile(self, source, self.columns(schema, table), unique=unique)
-            options += f", kv_metadata {{{sql_string(PROFILE_KEY)}: {sql_string(json.dumps(values))}}}"
-        self.conn.execute(f"copy (select * from {source}) to {sql_string(str(snapshot))} ({options})")
+        # One transaction: the profile, the copy and its row count see one version of the
+        # table, whatever else writes to it meanwhile.
+        self.conn.execute("begin transaction")
+        try:
+            if profiled:
+                values = profile(self, source, self.columns(schema, table), unique=unique)
+                metadata = f"{{{sql_string(PROFILE_KEY)}: {sql_string(json.dumps(values))}}}"
+                options += f", kv_metadata {metadata}"
+            self.conn.execute(
+                f"copy (select * from {source}) to {sql_string(str(snapshot))} ({options})"
+            )
+            expected = self.scalar(f"select count(*) from {source}")
+        except BaseException:
+            self.conn.execute("rollback")
+            raise
+        self.conn.execute("commit")
         with open(snapshot, "rb") as written:
             os.fsync(written.fileno())
         staged = self._staged_at(port, snapshot, parquet_file)
         copied = self.scalar(f"select count(*) from {staged.relation}")
-        expected = self.scalar(f"select count(*) from {source}")
         if copied != expected:
             snapshot.unlink(missing_ok=True)
             raise RuntimeError(f"{snapshot} holds {copied} rows, {source} has {expected}")
