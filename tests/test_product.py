@@ -283,15 +283,16 @@ for port, model in (("orders", "fct_orders"), ("customers", "dim_customers")):
     print(port, rows, apart)
 """
 
-#: What Dagster's SQLite storage says when processes create one instance at the same moment.
-STORAGE_CREATION_RACE = ("alembic_version", "table runs already exists", "more than one head")
-
-
 def test_eight_readme_launches_on_a_fresh_clone_queue_and_all_succeed(demo_product, tmp_path) -> None:
-    """A fresh clone, `uv sync`, then the README's `uv run dg launch --assets '*'` eight times
-    at once, without DAGSTER_HOME: they create the product's instance (.dagster/), queue on
-    its one-slot pool and all succeed; the runs are recorded there, where `dg dev` shows
-    them, and every published port holds exactly its model's rows afterwards."""
+    """A fresh clone, `uv sync`, the README's `uv run dg launch --assets '*'` once, then eight
+    times at once, without DAGSTER_HOME: they share the product's instance (.dagster/),
+    queue on its one-slot pool and all succeed; the runs are recorded there, where `dg dev`
+    shows them, and every published port holds exactly its model's rows afterwards.
+
+    The first command creates the instance alone, as the README asks: Dagster's SQLite
+    storage cannot be created by several processes at once (dagster-io/dagster#27390; under
+    this suite's load it failed 6 of 8 launches that tried and left the instance unusable).
+    """
     dest, _ = demo_product
     team = tmp_path / "team"
     shutil.copytree(dest, team, ignore=shutil.ignore_patterns(".venv", ".dagster", ".tmp_dagster_home_*"))
@@ -302,6 +303,8 @@ def test_eight_readme_launches_on_a_fresh_clone_queue_and_all_succeed(demo_produ
     uv("sync", "--quiet", cwd=clone)
     env = product_env()
     env.pop("DAGSTER_HOME", None)
+    uv("run", "dg", "launch", "--assets", "*", cwd=clone, env=env)
+    assert (clone / ".dagster" / "storage").is_dir()
     launches = [
         subprocess.Popen(
             [uv_executable(), "run", "dg", "launch", "--assets", "*"], cwd=clone, env=env,
@@ -311,19 +314,11 @@ def test_eight_readme_launches_on_a_fresh_clone_queue_and_all_succeed(demo_produ
     ]
     outputs = [launch.communicate(timeout=1200)[0] for launch in launches]
     failed = [out[-3000:] for launch, out in zip(launches, outputs) if launch.returncode != 0]
-    raced = [out for out in failed if any(sign in out for sign in STORAGE_CREATION_RACE)]
-    if raced:
-        # Dagster's own race (dagster-io/dagster#27390), before any of the product's code
-        # runs: reported as a failure of this test, with what Dagster printed.
-        pytest.fail(
-            f"{len(raced)} of 8 launches failed creating Dagster's SQLite storage at the same"
-            f" moment (dagster-io/dagster#27390):\n{raced[0]}"
-        )
     assert failed == [], failed[0] if failed else ""
     # The pool did the queueing: some step waited for it.
     assert any("blocked by limit for pool sales_orders_duckdb" in out for out in outputs)
     runs = int(uv("run", "python", "-c", COUNT_RUNS, cwd=clone).stdout.split()[-1])
-    assert runs == 8
+    assert runs == 9
     agreement = uv("run", "python", "-c", PORTS_AGREE, cwd=clone).stdout.split("\n")
     assert [line.split()[0::2] for line in agreement if line] == [["orders", "0"], ["customers", "0"]]
     assert all(int(line.split()[1]) > 0 for line in agreement if line)
