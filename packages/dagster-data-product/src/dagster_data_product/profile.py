@@ -3,8 +3,8 @@
 Every publish records, per column, its null count and distinct count, and for numbers and
 dates its minimum and maximum (and mean for numbers), with the row count. The query is plain
 aggregate SQL (count, count distinct, min, max, avg) that every engine runs; it reads the
-snapshot the run audited (on DuckDB, the model's table while it still holds exactly the
-snapshot's rows), so the profile describes exactly what was published. A column the audit
+snapshot the run audited (on DuckDB, the model's table, in the transaction that copies it
+to the snapshot), so the profile describes exactly what was published. A column the audit
 has just proved unique has as many distinct values as non-null ones, so its distinct values
 are not counted again: on a large port that count is the query's most expensive part. Dates and
 timestamps are recorded as Unix time in seconds, so that every value is a number Dagster can
