@@ -59,18 +59,19 @@ def profile_query(
 ) -> tuple[str, list[tuple[str, str]]]:
     """The one query profiling `relation`, and the (metadata key, kind) of each value after
     the first (the row count). `approx_distinct` names the engine's approximate distinct
-    count function to use instead of the exact `count(distinct ...)`; the columns in
-    `unique` get no distinct count (`profile` derives it)."""
+    count function to use instead of the exact `count(distinct ...)`; a column in `unique`
+    has as many distinct values as non-null ones, so it is counted once, not twice."""
     selects, keys = ["count(*)"], []
     for name, column_type in columns:
         kind, q = kind_of(column_type), quote(name)
-        # The null count is count(*) - count(col), computed from the first two values.
-        selects.append(f"count({q})")
-        keys.append((metadata_key(name, "non_null"), "count"))
-        if name not in unique:
+        if name in unique:
+            distinct = f"count({q})"
+        else:
             distinct = f"{approx_distinct}({q})" if approx_distinct else f"count(distinct {q})"
-            selects.append(distinct)
-            keys.append((metadata_key(name, "distinct_count"), "count"))
+        selects += [f"count({q})", distinct]
+        # The null count is count(*) - count(col), computed from the first two values.
+        keys += [(metadata_key(name, "non_null"), "count"),
+                 (metadata_key(name, "distinct_count"), "count")]
         if kind in ("number", "date"):
             selects += [f"min({q})", f"max({q})"]
             keys += [(metadata_key(name, "min"), kind), (metadata_key(name, "max"), kind)]
@@ -105,7 +106,8 @@ def profile(
     "exact" (count(distinct ...), what publishing records) or "approx" (the engine's
     HyperLogLog estimate, a few percent off, much cheaper on large columns). `unique` names
     the columns whose non-null values are known to be unique (the port's audit has just
-    proved it): their distinct count is their non-null count, exactly, without a count.
+    proved it): their distinct count is their non-null count, exact without counting
+    distinct values.
     """
     approx = APPROX_DISTINCT[warehouse.engine] if distinct == "approx" else None
     sql, keys = profile_query(relation, columns, warehouse.quote, approx, unique)
@@ -115,10 +117,7 @@ def profile(
     for (key, kind), value in zip(keys, row[1:]):
         number = _number(value, kind)
         if key.endswith("/non_null"):
-            column = key[len(PREFIX) + 1 : -len("/non_null")]
-            values[metadata_key(column, "null_count")] = rows - int(number or 0)
-            if column in unique:
-                values[metadata_key(column, "distinct_count")] = int(number or 0)
+            values[key[: -len("non_null")] + "null_count"] = rows - int(number or 0)
         elif number is not None:
             values[key] = number
     return values
