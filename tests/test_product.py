@@ -289,9 +289,10 @@ def test_eight_readme_launches_on_a_fresh_clone_queue_and_all_succeed(demo_produ
     queue on its one-slot pool and all succeed; the runs are recorded there, where `dg dev`
     shows them, and every published port holds exactly its model's rows afterwards.
 
-    The first command creates the instance alone, as the README asks: Dagster's SQLite
-    storage cannot be created by several processes at once (dagster-io/dagster#27390; under
-    this suite's load it failed 6 of 8 launches that tried and left the instance unusable).
+    The eight start without a dbt manifest, as on a fresh clone. The first command creates
+    the instance alone, as the README asks: Dagster's SQLite storage cannot be created by
+    several processes at once (dagster-io/dagster#27390; under this suite's load it failed
+    6 of 8 launches that tried and left the instance unusable).
     """
     dest, _ = demo_product
     team = tmp_path / "team"
@@ -305,6 +306,9 @@ def test_eight_readme_launches_on_a_fresh_clone_queue_and_all_succeed(demo_produ
     env.pop("DAGSTER_HOME", None)
     uv("run", "dg", "launch", "--assets", "*", cwd=clone, env=env)
     assert (clone / ".dagster" / "storage").is_dir()
+    # Without a manifest again, as on the fresh clone: the eight also load the definitions
+    # at once, one parses dbt while the others wait, and none reads a half-written manifest.
+    shutil.rmtree(clone / "dbt" / "target")
     launches = [
         subprocess.Popen(
             [uv_executable(), "run", "dg", "launch", "--assets", "*"], cwd=clone, env=env,
