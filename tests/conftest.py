@@ -32,6 +32,10 @@ def product_env() -> dict[str, str]:
     }
     for name in ("DUCKDB_PATH", "PUBLISH_DIR", "DBT_TARGET", "SPARK_WAREHOUSE_DIR", "SPARK_METASTORE_DIR"):
         env.pop(name, None)
+    # A product installed by the suite compiles only the modules its commands import, once
+    # (see `uv`): a shell's PYTHONDONTWRITEBYTECODE would have every command compile them
+    # again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     # dg asks before sending telemetry on first use; tests must never wait on a prompt.
     env["DAGSTER_DISABLE_TELEMETRY"] = "1"
     return env
@@ -69,8 +73,22 @@ def uv_executable() -> str:
     return executable
 
 
+#: uv subcommands that may install a product's environment.
+INSTALLING = {"sync", "run"}
+
+
 def uv(*args: str, cwd: Path, timeout: int = 900, **options) -> subprocess.CompletedProcess:
-    """Run uv in `cwd`; options as for `run`."""
+    """Run uv in `cwd`; options as for `run`.
+
+    A product compiles every installed module at `uv sync` (`compile-bytecode` in its
+    pyproject.toml), about 15 s on 2 cores, and again at each later `uv sync`. The suite
+    installs some twenty products and runs a few commands in each, so it installs them
+    without compiling and lets Python write the bytecode of what the commands import. The
+    quick start (`tasks.py demo`, the `demo_product` fixture) installs as a user's product
+    does.
+    """
+    if args and args[0] in INSTALLING:
+        args = (args[0], "--no-compile-bytecode", *args[1:])
     return run([uv_executable(), *args], cwd=cwd, timeout=timeout, **options)
 
 
