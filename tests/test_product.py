@@ -283,6 +283,7 @@ for port, model in (("orders", "fct_orders"), ("customers", "dim_customers")):
     print(port, rows, apart)
 """
 
+
 def test_eight_readme_launches_on_a_fresh_clone_queue_and_all_succeed(demo_product, tmp_path) -> None:
     """A fresh clone, `uv sync`, the README's `uv run dg launch --assets '*'` once, then eight
     times at once, without DAGSTER_HOME: they share the product's instance (.dagster/),
