@@ -1,7 +1,7 @@
 """Benchmark of a rendered data product against plain dbt.
 
     uv run python bench/run.py [--quick] [--json PATH] [--workdir DIR] [--keep] [--scale-timeout S]
-                               [--only-scale MODELS ...]
+                               [--only-scale MODELS ...] [--include-metadata WHAT ...]
 
 Renders products from this checkout into a temporary folder, runs them and prints a table of
 figures; with --json it also writes them to PATH. It measures, it never judges: a figure
@@ -25,6 +25,8 @@ What is measured (docs/performance.md explains each figure and how to read it):
 Quick mode (--quick) runs everything once, scales to 1000 models only and skips 10000.
 --only-scale N ... renders one product and measures only item 3 for those model counts, one
 run each: with --scale-timeout long enough, a 10,000-model run goes to its end.
+--include-metadata sets what the rendered product's dbt steps attach to each materialization
+(the `include_metadata` of defs/dbt/defs.yaml; `none` for nothing), to measure its share.
 """
 
 from __future__ import annotations
@@ -230,6 +232,17 @@ def render(runner: Runner, dest: Path, name: str) -> float:
         command += ["--vcs-ref", "HEAD"]
     seconds, _, _ = runner.run(name, [*command, str(ROOT), str(dest)], cwd=ROOT)
     return seconds
+
+
+def set_include_metadata(product: Path, what: list[str]) -> None:
+    """Give the product's dbt component `include_metadata: what` (`none`: an empty list)."""
+    defs_yaml = product / "src" / package_of(product) / "defs" / "dbt" / "defs.yaml"
+    text = defs_yaml.read_text()
+    rendered = text.rstrip().endswith('project: "{{ project_root }}/dbt"')
+    if "include_metadata:" in text or not rendered:
+        raise SystemExit(f"{defs_yaml} is not the rendered one: cannot set include_metadata")
+    chosen = [] if what == ["none"] else what
+    defs_yaml.write_text(text.rstrip() + f"\n  include_metadata: {json.dumps(chosen)}\n")
 
 
 def package_of(product: Path) -> str:
@@ -727,7 +740,16 @@ def main(argv: list[str]) -> int:
         help="measure only the scaled products with these numbers of added models, one run"
         " each (e.g. --only-scale 10000 --scale-timeout 5400 lets the 10,000-model run end)",
     )
+    parser.add_argument(
+        "--include-metadata",
+        nargs="+",
+        choices=["row_count", "column_metadata", "none"],
+        help="what the rendered product's dbt steps attach to each materialization (default:"
+        " the product's own, both); `none` attaches neither, to measure their share",
+    )
     args = parser.parse_args(argv)
+    if args.include_metadata and not args.only_scale:
+        parser.error("--include-metadata goes with --only-scale")
 
     runs = 1 if args.quick or args.only_scale else 3
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="product-bench-"))).resolve()
@@ -748,6 +770,8 @@ def main(argv: list[str]) -> int:
         if args.only_scale:
             product = workdir / "product"
             render(runner, product, "render")
+            if args.include_metadata:
+                set_include_metadata(product, args.include_metadata)
             runner.run("sync", ["uv", "sync"], cwd=product)
             machine = machine_info(runner, product)
         else:
@@ -798,6 +822,7 @@ def main(argv: list[str]) -> int:
         **{key: rounded(figures.get(key)) for key in TARGETS},
         "mode": mode,
         "runs": runs,
+        "include_metadata": args.include_metadata or "the product's own",
         "targets": TARGETS,
         "met": {
             key: None
