@@ -126,14 +126,23 @@ def test_default_product_launches_with_dg(demo_product) -> None:
         assert conn.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
 
 
-def test_loading_running_and_testing_write_nothing(custom_product: Path) -> None:
-    """Definitions load, a full run and the product's tests leave `git status` clean."""
+def test_custom_answers_product_passes_and_writes_nothing(custom_product: Path) -> None:
+    """Another domain, slug and owner: keys, owners and the snapshot follow the answers; the
+    product's tests pass; loading the definitions, a full run and those tests leave
+    `git status` clean."""
     run(["git", "add", "uv.lock"], cwd=custom_product)
     run(["git", "-c", "user.name=Test", "-c", "user.email=test@example.com",
          "commit", "--quiet", "--message", "Lock the environment"], cwd=custom_product)
     uv("run", "dg", "check", "defs", cwd=custom_product)
+    listing = json.loads(uv("run", "dg", "list", "defs", "--json", cwd=custom_product).stdout)
+    keys = {asset["asset_key"] for asset in listing["assets"]}
+    assert "marketing/fct_orders" in keys
+    assert all(key.startswith("marketing/") for key in keys), keys
+    for asset in listing["assets"]:
+        assert asset["owners"] == [{"team": "growth-analytics"}], asset
     uv("run", "dg", "launch", "--assets", "*", cwd=custom_product)
-    product_tests(custom_product)
+    outcomes = product_tests(custom_product)
+    assert outcomes and set(outcomes.values()) == {"passed"}, outcomes
     status = run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=custom_product)
     assert status.stdout == "", status.stdout
 
@@ -195,19 +204,6 @@ def test_skeleton_product_loads_and_passes(skeleton_product: Path) -> None:
     assert not any("test_pipeline" in name for name in outcomes)
     check = uv("run", "dg", "check", "defs", cwd=skeleton_product)
     assert "All definitions loaded successfully" in check.stdout + check.stderr
-
-
-def test_custom_answers_product_passes(custom_product: Path) -> None:
-    """Another domain, slug and owner: keys, owners and the snapshot follow the answers."""
-    outcomes = product_tests(custom_product)
-    assert set(outcomes.values()) == {"passed"}, outcomes
-    listing = json.loads(uv("run", "dg", "list", "defs", "--json", cwd=custom_product).stdout)
-    keys = {asset["asset_key"] for asset in listing["assets"]}
-    assert "marketing/fct_orders" in keys
-    assert all(key.startswith("marketing/") for key in keys), keys
-    for asset in listing["assets"]:
-        assert {"team": "growth-analytics"} in asset["owners"], asset
-        assert asset["owners"] == [{"team": "growth-analytics"}], asset
 
 
 #: A line of each stage's first step in `dg launch`'s log, where the run is killed.
