@@ -558,14 +558,14 @@ def load_vs_parse(runner: Runner, product: Path, label: str, runs: int) -> dict:
         )
         if code == 0:
             floor.append(seconds)
-    p, l, f = median(parse), median(load), median(floor)
+    parse_s, load_s, floor_s = median(parse), median(load), median(floor)
     return {
         "parse_first_s": full_s,
-        "parse_s": p,
-        "load_s": l,
-        "import_floor_s": f,
-        "load_net_s": l - f if l and f else None,
-        "load_vs_parse": l / p if l and p else None,
+        "parse_s": parse_s,
+        "load_s": load_s,
+        "import_floor_s": floor_s,
+        "load_net_s": load_s - floor_s if load_s and floor_s else None,
+        "load_vs_parse": load_s / parse_s if load_s and parse_s else None,
     }
 
 

@@ -15,8 +15,11 @@ the `warehouse` resource (`WarehouseResource`) and reports its steps' lineage wi
 
 import importlib
 
-from .settings import Product, ProductError, product_of
-from .version import __version__
+# Re-exported: `X as X` marks each name as part of the package's interface.
+from .settings import Product as Product
+from .settings import ProductError as ProductError
+from .settings import product_of as product_of
+from .version import __version__ as __version__
 
 # The names that need Dagster are imported on first use, so that the `contract` command and
 # code that only reads a contract or opens the warehouse start without importing Dagster.
