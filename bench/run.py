@@ -240,7 +240,10 @@ def set_include_metadata(product: Path, what: list[str]) -> None:
     text = defs_yaml.read_text()
     rendered = text.rstrip().endswith('project: "{{ project_root }}/dbt"')
     if "include_metadata:" in text or not rendered:
-        raise SystemExit(f"{defs_yaml} is not the rendered one: cannot set include_metadata")
+        raise SystemExit(
+            f"{defs_yaml} is not as rendered (its last line is not `project: ...`, or it sets"
+            " include_metadata already): cannot set include_metadata"
+        )
     chosen = [] if what == ["none"] else what
     defs_yaml.write_text(text.rstrip() + f"\n  include_metadata: {json.dumps(chosen)}\n")
 
@@ -750,6 +753,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.include_metadata and not args.only_scale:
         parser.error("--include-metadata goes with --only-scale")
+    if args.include_metadata and "none" in args.include_metadata and len(args.include_metadata) > 1:
+        parser.error("--include-metadata none goes alone")
 
     runs = 1 if args.quick or args.only_scale else 3
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="product-bench-"))).resolve()
